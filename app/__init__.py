@@ -1,0 +1,35 @@
+"""Switchboard: a self-hosted omnichannel chat console."""
+import logging
+
+from flask import Flask
+
+from .config import BASE_DIR, Config
+
+MIGRATIONS_DIR = BASE_DIR / "migrations"
+
+
+def create_app(config=None) -> Flask:
+    config = config or Config()
+    app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
+    app.config.from_object(config)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from . import extensions, realtime, web
+    from .models.base import render_migration_item
+    extensions.init_sqlite()
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS_DIR),
+                                render_as_batch=True, compare_type=True,
+                                render_item=render_migration_item)
+    extensions.login_manager.init_app(app)
+    extensions.csrf.init_app(app)
+    extensions.sock.init_app(app)
+    extensions.babel.init_app(app, locale_selector=web.select_locale)
+    extensions.limiter.init_app(app)
+    realtime.init_app(app)
+    web.init_app(app)
+
+    from .blueprints import register_blueprints
+    register_blueprints(app)
+    return app

@@ -1,0 +1,9 @@
+"""Blueprint packages: each has __init__ (bp), views and, where it takes input, forms."""
+
+
+def register_blueprints(app) -> None:
+    from . import auth, channels, chats, contacts, files, queues, settings, setup, widget, workspace
+    from ..realtime import views as realtime_views
+    for module in (setup, auth, settings, queues, channels, workspace, chats, contacts, files,
+                   widget, realtime_views):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,94 @@
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ...channels import REGISTRY
+from ...extensions import db
+from ...models import Channel, ChatQueue
+from ...services import channels
+from ...services.errors import ServiceError
+from ..forms_common import EmptyForm
+from . import bp
+from .forms import WebsiteChannelForm
+
+
+@bp.before_request
+@login_required
+def _only_configurers():
+    if not current_user.can_configure:
+        abort(403)
+
+
+def _queue_choices(form):
+    form.queue.choices = [(q.id, q.name) for q in db.session.scalars(
+        db.select(ChatQueue).order_by(ChatQueue.name))]
+
+
+@bp.get("/settings/channels")
+def index():
+    rows = list(db.session.scalars(db.select(Channel).order_by(Channel.name)))
+    has_queues = db.session.scalar(db.select(ChatQueue.id).limit(1)) is not None
+    return render_template("channels/index.html", channels=rows, kinds=REGISTRY,
+                           has_queues=has_queues)
+
+
+def _snippet(channel: Channel) -> str:
+    base = request.host_url.rstrip("/")
+    src = f"{base}{url_for('static', filename='widget/widget.js')}"
+    return (f'<script src="{src}" data-switchboard-channel="{channel.public_id}" async>'
+            f'</script>')
+
+
+@bp.route("/settings/channels/new/website", methods=["GET", "POST"])
+@bp.route("/settings/channels/<int:channel_id>", methods=["GET", "POST"])
+def website(channel_id=None):
+    channel = None
+    if channel_id is not None:
+        channel = db.session.get(Channel, channel_id) or abort(404)
+    form = WebsiteChannelForm()
+    _queue_choices(form)
+    if not form.queue.choices:
+        flash(_("Create a queue first: every channel sends its chats to a queue."), "info")
+        return redirect(url_for("queues.edit"))
+    if request.method == "GET" and channel is not None:
+        form.name.data = channel.name
+        form.queue.data = channel.queue_id
+        form.origins.data = "\n".join(channel.setting("allowed_origins", []))
+        form.greeting.data = channel.setting("greeting", "")
+        form.color.data = channel.setting("color", "#4F46E5")
+        form.position.data = channel.setting("position", "right")
+    elif request.method == "GET":
+        form.greeting.data = _("Hi! How can we help you?")
+    if form.validate_on_submit():
+        queue = db.session.get(ChatQueue, form.queue.data)
+        try:
+            origins = channels.parse_origins(form.origins.data)
+        except ServiceError as exc:
+            form.origins.errors.append(exc.message)
+        else:
+            created = channel is None
+            channel = channels.save_website_channel(
+                channel, name=form.name.data, queue=queue, origins=origins,
+                greeting=form.greeting.data or "", color=form.color.data,
+                position=form.position.data, console_url=request.host_url)
+            flash(_("Channel created. Put the code below on your site.") if created
+                  else _("Saved."), "success")
+            return redirect(url_for("channels.website", channel_id=channel.id))
+    return render_template("channels/website.html", form=form, channel=channel,
+                           snippet=_snippet(channel) if channel else None,
+                           toggle_form=EmptyForm()), 400 if form.errors else 200
+
+
+@bp.get("/settings/channels/<int:channel_id>/preview")
+def preview(channel_id):
+    channel = db.session.get(Channel, channel_id) or abort(404)
+    return render_template("channels/preview.html", channel=channel, snippet=_snippet(channel))
+
+
+@bp.post("/settings/channels/<int:channel_id>/enabled")
+def enabled(channel_id):
+    channel = db.session.get(Channel, channel_id) or abort(404)
+    if EmptyForm().validate_on_submit():
+        channels.set_enabled(channel, request.form.get("enabled") == "1")
+        flash(_("Channel enabled.") if channel.is_enabled else _("Channel disabled: it accepts no new messages."), "success")
+    return redirect(url_for("channels.website", channel_id=channel.id))

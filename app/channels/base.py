@@ -1,0 +1,92 @@
+"""The channel adapter interface. Adapters translate between a provider's wire format
+and these plain dataclasses; they never touch the database."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class InboundAttachment:
+    filename: str
+    mime: str
+    size: int
+    storage_key: str | None = None   # already in our storage (widget uploads)
+    media_ref: str | None = None     # to download from the provider (messengers)
+    is_image: bool = False
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class InboundMessage:
+    sender_id: str
+    external_id: str
+    sent_at: datetime
+    text: str = ""
+    sender_name: str | None = None
+    attachments: list[InboundAttachment] = field(default_factory=list)
+    client_id: str | None = None
+    sender_details: dict = field(default_factory=dict)
+
+
+@dataclass
+class OutboundAttachment:
+    filename: str
+    mime: str
+    size: int
+    url: str
+    is_image: bool
+
+
+@dataclass
+class OutboundMessage:
+    message_id: int
+    chat_id: int
+    recipient_id: str
+    text: str
+    payload: dict  # the message as the customer's client renders it
+    attachments: list[OutboundAttachment] = field(default_factory=list)
+
+
+@dataclass
+class SendResult:
+    external_id: str | None = None
+    status: str = "sent"
+
+
+class ChannelError(Exception):
+    """A delivery failed. `reason` is readable by an operator; `retry_after` > 0 means
+    the provider asked us to try again later; `permanent` means retrying is useless."""
+
+    def __init__(self, reason: str, *, retry_after: float = 0, permanent: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class ChannelAdapter:
+    kind: str = ""
+    label: str = ""
+    # Capabilities, read by the composer and the services.
+    max_file_size: int = 10 * 1024 * 1024
+    max_text_length: int = 10000
+    supports_read_receipts: bool = False
+    reply_window_seconds: int | None = None
+
+    def __init__(self, channel_settings: dict, secrets: dict | None = None, *, publish=None,
+                 config=None):
+        self.settings = channel_settings or {}
+        self.secrets = secrets or {}
+        self.publish = publish
+        self.config = config or {}
+
+    def verify_request(self, headers, raw_body: bytes) -> bool:
+        return True
+
+    def parse(self, payload: dict) -> list[InboundMessage]:
+        raise NotImplementedError
+
+    def send(self, outbound: OutboundMessage) -> SendResult:
+        raise NotImplementedError

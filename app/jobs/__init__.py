@@ -1,0 +1,57 @@
+"""The job layer. Services call `enqueue("app.jobs.x.y", id)`; jobs take ids and are
+safe to run twice. In unit tests jobs run inline; otherwise they go to RQ.
+
+If Redis is down, enqueue logs and returns: the state is already committed in the
+database and the sweeper (worker.py) re-enqueues whatever is left unprocessed.
+"""
+import importlib
+import logging
+
+import redis
+from flask import current_app
+from rq import Queue
+from rq.job import Job
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("inbound", "outbound", "default", "stats")
+
+
+def redis_connection() -> redis.Redis:
+    conn = current_app.extensions.get("switchboard_redis")
+    if conn is None:
+        conn = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=5,
+                                    socket_connect_timeout=2)
+        current_app.extensions["switchboard_redis"] = conn
+    return conn
+
+
+def _resolve(path: str):
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def enqueue(path: str, *args, queue: str = "default", job_id: str | None = None,
+            skip_if_pending: bool = False) -> bool:
+    """Run `path(*args)` in the worker. Returns False when it could not be queued."""
+    if current_app.config.get("JOBS_INLINE"):
+        _resolve(path)(*args)
+        return True
+    try:
+        conn = redis_connection()
+        if skip_if_pending and job_id:
+            try:
+                job = Job.fetch(job_id, connection=conn)
+                if job.get_status(refresh=False) in ("queued", "started", "deferred",
+                                                     "scheduled"):
+                    return True
+            except Exception:  # noqa: BLE001 - no such job: enqueue it
+                pass
+        Queue(queue, connection=conn).enqueue(
+            path, *args, job_id=job_id, result_ttl=0, failure_ttl=7 * 86400,
+            job_timeout=300)
+        return True
+    except redis.RedisError as exc:
+        log.warning("jobs: could not enqueue %s%r on %s (%s); the sweeper will retry",
+                    path, args, queue, exc)
+        return False

@@ -1,0 +1,6 @@
+"""Periodic upkeep run by the worker's sweeper thread."""
+from ..services import sweeper
+
+
+def sweep() -> dict:
+    return sweeper.sweep()

@@ -1,0 +1,63 @@
+"""The operator's websocket: server -> browser only. Actions are ordinary htmx POSTs."""
+import logging
+from urllib.parse import urlsplit
+
+from flask import Blueprint, render_template, request
+from flask_login import current_user
+from simple_websocket import ConnectionClosed
+
+from ..extensions import db, sock
+from ..services import access
+from .hub import RESYNC, current_hub
+from .topics import ALL_QUEUES, queue_topic, user_topic
+
+bp = Blueprint("realtime", __name__)
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 20
+
+
+def same_origin() -> bool:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return True  # not a browser; the session cookie still has to be valid
+    return urlsplit(origin).netloc == request.host
+
+
+def operator_topics(user) -> set[str]:
+    topics = {user_topic(user.id)}
+    if user.sees_all_queues:
+        topics.add(ALL_QUEUES)
+    else:
+        topics.update(queue_topic(q) for q in access.queue_ids_for(user))
+    return topics
+
+
+@sock.route("/ws", bp=bp)
+def operator_socket(ws):
+    if not current_user.is_authenticated or not same_origin():
+        log.info("websocket refused (%s)", "origin" if current_user.is_authenticated else "login")
+        ws.close(reason=1008, message="not allowed")
+        return
+    user_id, locale = current_user.id, current_user.language
+    sub = current_hub().subscribe(operator_topics(current_user))
+    # The socket lives for hours: give the database connection back to the pool now.
+    db.session.close()
+    try:
+        # Subscribed first, then tell the page to refetch what it shows: nothing that
+        # happens in between can be missed.
+        ws.send(render_template("live/_ws_hello.html"))
+        while ws.connected:
+            event = sub.get(timeout=HEARTBEAT_SECONDS)
+            if event is None:
+                ws.send("<!-- heartbeat -->")
+            elif event is RESYNC or event.get("type") == "resync":
+                ws.send(render_template("live/_ws_hello.html"))
+            else:
+                html = event.get("html", {})
+                ws.send(html.get(locale) or html.get("en", ""))
+    except ConnectionClosed:
+        pass
+    finally:
+        sub.close()
+        log.debug("operator %s socket closed", user_id)

@@ -1,0 +1,1 @@
+"""The domain. Services are the only code that commits, publishes and enqueues."""

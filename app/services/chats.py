@@ -1,0 +1,188 @@
+"""The chat lifecycle: open, offer, accept, reply, read, close."""
+from __future__ import annotations
+
+import logging
+
+from flask_babel import gettext as _
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..jobs import enqueue
+from ..models import (Attachment, Channel, Chat, ChatEvent, ContactIdentity, Message, User,
+                      utcnow)
+from . import access, live
+from .errors import Conflict, NotAllowed, ServiceError
+from .storage import StoredFile
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY_LENGTH = 10000
+
+
+def find_or_open_chat(channel: Channel, identity: ContactIdentity) -> tuple[Chat, bool]:
+    """The identity's open chat, or a new one in the channel's queue.
+
+    The unique `open_identity_id` makes this safe with several workers: the loser of a
+    race gets an IntegrityError inside the savepoint and uses the winner's chat.
+    """
+    query = db.select(Chat).where(Chat.open_identity_id == identity.id)
+    chat = db.session.scalar(query)
+    if chat is not None:
+        return chat, False
+    try:
+        with db.session.begin_nested():
+            chat = Chat(channel_id=channel.id, queue_id=channel.queue_id,
+                        contact_id=identity.contact_id, identity_id=identity.id,
+                        open_identity_id=identity.id, status="queued")
+            db.session.add(chat)
+            db.session.flush()
+            db.session.add(ChatEvent(chat_id=chat.id, kind="created",
+                                     details={"queue_id": channel.queue_id}))
+    except IntegrityError:
+        return db.session.scalar(query), False
+    return chat, True
+
+
+def offer_if_possible(chat: Chat) -> None:
+    """Manual mode: the chat is offered to every Active member of its queue at once.
+    With nobody Active it stays queued and is offered when someone becomes Active."""
+    if chat.status != "queued":
+        return
+    if _active_member_ids(chat.queue_id):
+        chat.status = "offered"
+        chat.offered_at = utcnow()
+        db.session.add(ChatEvent(chat_id=chat.id, kind="offered", details={"mode": "manual"}))
+
+
+def _active_member_ids(queue_id: int) -> list[int]:
+    from ..models import queue_members
+    return list(db.session.scalars(
+        db.select(User.id).join(queue_members, queue_members.c.user_id == User.id)
+        .where(queue_members.c.queue_id == queue_id, User.presence == "active",
+               User.is_enabled.is_(True))))
+
+
+def offer_waiting_chats(queue_ids: list[int]) -> list[Chat]:
+    """Someone became Active: queued chats of their queues are offered now."""
+    chats = list(db.session.scalars(db.select(Chat).where(
+        Chat.queue_id.in_(queue_ids), Chat.status == "queued")))
+    for chat in chats:
+        offer_if_possible(chat)
+    return [c for c in chats if c.status == "offered"]
+
+
+def accept_chat(user: User, chat_id: int) -> Chat:
+    """One conditional UPDATE: of two operators clicking together exactly one wins."""
+    chat = access.get_visible_chat(user, chat_id)
+    now = utcnow()
+    result = db.session.execute(
+        update(Chat)
+        .where(Chat.id == chat.id, Chat.status.in_(("queued", "offered")),
+               Chat.assignee_id.is_(None))
+        .values(status="active", assignee_id=user.id, accepted_at=now,
+                offered_at=db.func.coalesce(Chat.offered_at, now))
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        chat = db.session.get(Chat, chat_id)
+        db.session.refresh(chat)
+        if chat.status == "closed":
+            raise Conflict(_("This chat has already been closed."))
+        holder = chat.assignee.name if chat.assignee else _("another operator")
+        raise Conflict(_("%(name)s has already accepted this chat.", name=holder))
+    db.session.add(ChatEvent(chat_id=chat.id, kind="accepted", actor_id=user.id))
+    db.session.commit()
+    db.session.refresh(chat)
+    log.info("chat %s accepted by user %s", chat.id, user.id)
+    live.chat_taken(chat)
+    return chat
+
+
+def add_reply(user: User, chat_id: int, text: str, stored: StoredFile | None = None) -> Message:
+    """Store the operator's message as pending; the worker delivers it."""
+    chat = access.get_visible_chat(user, chat_id)
+    access.require_assignee(user, chat)
+    text = (text or "").strip()
+    if not text and stored is None:
+        raise ServiceError(_("Write a message or attach a file."))
+    if len(text) > MAX_REPLY_LENGTH:
+        raise ServiceError(_("The message is too long (at most %(n)s characters).",
+                             n=MAX_REPLY_LENGTH))
+    now = utcnow()
+    message = Message(chat_id=chat.id, direction="out", author_id=user.id, text=text,
+                      status="pending", sent_at=now)
+    db.session.add(message)
+    if stored is not None:
+        db.session.add(Attachment(message=message, **stored.as_dict()))
+    if chat.first_response_at is None:
+        chat.first_response_at = now
+    chat.last_message_at = now
+    chat.last_message_preview = _preview(text, stored)
+    db.session.commit()
+    enqueue("app.jobs.outbound.deliver", message.id, queue="outbound",
+            job_id=f"deliver-{message.id}")
+    live.message_added(message)
+    return message
+
+
+def resend(user: User, message_id: int) -> Message:
+    message = db.session.get(Message, message_id)
+    if message is None or message.direction != "out":
+        raise ServiceError(_("There is no such message."), status=404)
+    chat = access.get_visible_chat(user, message.chat_id)
+    access.require_assignee(user, chat)
+    if message.status != "failed":
+        raise Conflict(_("Only a failed message can be sent again."))
+    message.status = "pending"
+    message.error = None
+    message.status_changed_at = utcnow()
+    db.session.commit()
+    enqueue("app.jobs.outbound.deliver", message.id, queue="outbound")
+    live.message_updated(message)
+    return message
+
+
+def mark_read(user: User, chat: Chat) -> None:
+    if chat.assignee_id != user.id or not chat.unread_count:
+        return
+    last_id = db.session.scalar(db.select(db.func.max(Message.id)).where(
+        Message.chat_id == chat.id)) or 0
+    chat.operator_read_message_id = last_id
+    chat.unread_count = 0
+    db.session.commit()
+    live.chat_read(chat)
+
+
+def close_chat(user: User, chat_id: int) -> Chat:
+    chat = access.get_visible_chat(user, chat_id)
+    if not chat.is_open:
+        raise Conflict(_("This chat is already closed."))
+    if chat.assignee_id != user.id and not user.sees_all_queues:
+        raise NotAllowed(_("Only the operator of this chat or a supervisor can close it."))
+    previous_assignee = chat.assignee_id
+    now = utcnow()
+    result = db.session.execute(
+        update(Chat).where(Chat.id == chat.id, Chat.status != "closed")
+        .values(status="closed", closed_at=now, closed_by_id=user.id, open_identity_id=None)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict(_("This chat is already closed."))
+    db.session.add(ChatEvent(chat_id=chat.id, kind="closed", actor_id=user.id))
+    db.session.commit()
+    db.session.refresh(chat)
+    enqueue("app.jobs.stats.compute", chat.id, queue="stats", job_id=f"stats-{chat.id}")
+    live.chat_closed(chat, previous_assignee)
+    return chat
+
+
+def _preview(text: str, stored) -> str:
+    if text:
+        return " ".join(text.split())[:190]
+    if stored is not None:
+        return ("🖼 " if stored.is_image else "📎 ") + stored.filename[:180]
+    return ""
+
+
+preview = _preview

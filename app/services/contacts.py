@@ -1,0 +1,54 @@
+"""Contacts and their channel identities."""
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import Channel, Chat, Contact, ContactIdentity, utcnow
+
+
+def find_or_create_identity(channel: Channel, external_id: str, name: str | None = None,
+                            details: dict | None = None) -> tuple[ContactIdentity, bool]:
+    """The identity of `external_id` on `channel`, creating contact and identity for an
+    unknown sender. Safe against two workers creating the same identity at once."""
+    query = db.select(ContactIdentity).where(ContactIdentity.channel_id == channel.id,
+                                             ContactIdentity.external_id == external_id)
+    identity = db.session.scalar(query)
+    if identity is not None:
+        if name and not identity.display_name:
+            identity.display_name = name
+        identity.contact.last_seen_at = utcnow()
+        return identity, False
+    try:
+        with db.session.begin_nested():
+            contact = Contact(name=name or "")
+            identity = ContactIdentity(contact=contact, channel_id=channel.id,
+                                       external_id=external_id, display_name=name,
+                                       details=details or {})
+            db.session.add_all([contact, identity])
+    except IntegrityError:
+        identity = db.session.scalar(query)
+        return identity, False
+    return identity, True
+
+
+def visible_contacts(user):
+    """Operators see the contacts who wrote to their queues; supervisors see everyone."""
+    from .access import visible_chats
+    query = db.select(Contact)
+    if not user.sees_all_queues:
+        chat_ids = visible_chats(user).with_only_columns(Chat.contact_id)
+        query = query.where(Contact.id.in_(chat_ids))
+    return query
+
+
+def search_contacts(user, text: str | None):
+    query = visible_contacts(user).order_by(Contact.last_seen_at.desc(), Contact.id.desc())
+    if text:
+        like = f"%{text.strip()}%"
+        query = query.where(db.or_(
+            Contact.name.ilike(like), Contact.email.ilike(like), Contact.phone.ilike(like),
+            Contact.id.in_(db.select(ContactIdentity.contact_id).where(
+                db.or_(ContactIdentity.display_name.ilike(like),
+                       ContactIdentity.external_id.ilike(like))))))
+    return query

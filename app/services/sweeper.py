@@ -1,0 +1,41 @@
+"""Re-enqueue whatever was committed but never got its job (Redis was down, a worker
+died mid-job): unprocessed inbound events, pending outbound messages, closed chats
+without statistics."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+
+from ..extensions import db
+from ..jobs import enqueue
+from ..models import Chat, ChatStats, Message, utcnow
+from .inbound import enqueue_event, unprocessed_events
+
+log = logging.getLogger(__name__)
+
+
+def sweep() -> dict:
+    age = current_app.config["SWEEP_AFTER_SECONDS"]
+    cutoff = utcnow() - timedelta(seconds=age)
+    events = unprocessed_events(age)
+    for event_id in events:
+        enqueue_event(event_id)
+    pending = list(db.session.scalars(db.select(Message.id).where(
+        Message.direction == "out", Message.status == "pending",
+        Message.status_changed_at < cutoff).limit(500)))
+    for message_id in pending:
+        enqueue("app.jobs.outbound.deliver", message_id, queue="outbound",
+                job_id=f"deliver-{message_id}", skip_if_pending=True)
+    no_stats = list(db.session.scalars(db.select(Chat.id).outerjoin(
+        ChatStats, ChatStats.chat_id == Chat.id).where(
+        Chat.status == "closed", Chat.closed_at < cutoff, ChatStats.chat_id.is_(None)).limit(500)))
+    for chat_id in no_stats:
+        enqueue("app.jobs.stats.compute", chat_id, queue="stats", job_id=f"stats-{chat_id}",
+                skip_if_pending=True)
+    db.session.rollback()
+    found = {"events": len(events), "messages": len(pending), "stats": len(no_stats)}
+    if any(found.values()):
+        log.info("sweeper re-enqueued %s", found)
+    return found

@@ -1,0 +1,103 @@
+"""Accounts, setup and presence."""
+from __future__ import annotations
+
+import logging
+
+from flask_babel import gettext as _
+
+from ..extensions import db
+from ..models import ChatQueue, Organization, User, utcnow
+from . import chats, live
+from .errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def setup_done() -> bool:
+    return db.session.scalar(db.select(Organization.id).limit(1)) is not None
+
+
+def complete_setup(org_name: str, name: str, email: str, password: str,
+                   language: str = "en") -> User:
+    """Create the organisation and its first admin in one transaction."""
+    if setup_done():
+        raise ServiceError(_("Setup has already been completed."), status=409)
+    org = Organization(name=org_name.strip())
+    admin = User(name=name.strip(), email=email.strip().lower(), role="admin",
+                 language=language, presence="offline")
+    admin.set_password(password)
+    db.session.add_all([org, admin])
+    db.session.commit()
+    log.info("setup completed for %r", org.name)
+    return admin
+
+
+def organization() -> Organization | None:
+    return db.session.scalar(db.select(Organization).limit(1))
+
+
+def email_taken(email: str, except_id: int | None = None) -> bool:
+    query = db.select(User.id).where(db.func.lower(User.email) == email.strip().lower())
+    if except_id:
+        query = query.where(User.id != except_id)
+    return db.session.scalar(query) is not None
+
+
+def create_user(name: str, email: str, password: str, role: str, language: str,
+                queue_ids: list[int]) -> User:
+    if email_taken(email):
+        raise ServiceError(_("A user with this e-mail already exists."))
+    user = User(name=name.strip(), email=email.strip().lower(), role=role, language=language)
+    user.set_password(password)
+    user.queues = list(db.session.scalars(db.select(ChatQueue).where(ChatQueue.id.in_(queue_ids))))
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def update_user(user: User, *, name: str, email: str, role: str, language: str,
+                queue_ids: list[int], password: str | None, actor: User) -> None:
+    if email_taken(email, except_id=user.id):
+        raise ServiceError(_("A user with this e-mail already exists."))
+    if user.id == actor.id and role != "admin" and actor.role == "admin":
+        raise ServiceError(_("You cannot take away your own admin role."))
+    user.name = name.strip()
+    user.email = email.strip().lower()
+    if password:
+        user.set_password(password)
+    user.role = role
+    user.language = language
+    user.queues = list(db.session.scalars(db.select(ChatQueue).where(ChatQueue.id.in_(queue_ids))))
+    db.session.commit()
+
+
+def set_enabled(user: User, enabled: bool, actor: User) -> None:
+    if user.id == actor.id and not enabled:
+        raise ServiceError(_("You cannot deactivate yourself."))
+    if not enabled and user.role == "admin" and db.session.scalar(
+            db.select(db.func.count(User.id)).where(User.role == "admin",
+                                                    User.is_enabled.is_(True))) <= 1:
+        raise ServiceError(_("The last active admin cannot be deactivated."))
+    user.is_enabled = enabled
+    if not enabled:
+        user.presence = "offline"
+        user.presence_changed_at = utcnow()
+    db.session.commit()
+
+
+def set_language(user: User, language: str) -> None:
+    user.language = language
+    db.session.commit()
+
+
+def set_presence(user: User, presence: str) -> None:
+    if user.presence == presence:
+        return
+    user.presence = presence
+    user.presence_changed_at = utcnow()
+    offered = []
+    if presence == "active":
+        offered = chats.offer_waiting_chats([q.id for q in user.queues])
+    db.session.commit()
+    for chat in offered:
+        live.chat_waiting(chat, new=False)
