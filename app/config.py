@@ -37,6 +37,13 @@ def _database_url(instance_dir: Path) -> str:
     return url
 
 
+def _limits_url(redis_url: str) -> str:
+    # The `limits` library spells unix sockets differently from redis-py.
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://"):]
+    return redis_url
+
+
 class Config:
     def __init__(self):
         self.INSTANCE_DIR = INSTANCE_DIR
@@ -54,14 +61,17 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead of a clock
         self.LANGUAGES = ("en", "ru")
         self.BABEL_DEFAULT_LOCALE = "en"
-        self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        self.RATELIMIT_STORAGE_URI = _limits_url(self.REDIS_URL)
         self.RATELIMIT_HEADERS_ENABLED = True
+        # A Redis outage must not turn customer messages away: limits fall back to memory.
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.WIDGET_RATE_LIMIT = os.environ.get("WIDGET_RATE_LIMIT", "120 per minute")
         # Inline jobs run in the web process (unit tests); otherwise RQ.
         self.JOBS_INLINE = False
         self.REALTIME_BACKEND = "redis"
-        self.SWEEP_AFTER_SECONDS = 30
+        self.SWEEP_AFTER_SECONDS = float(os.environ.get("SWEEP_AFTER_SECONDS", "30"))
 
 
 class TestConfig(Config):

@@ -1,12 +1,16 @@
 """Shared fixtures. CSRF stays on in tests: helpers read the token like a browser."""
 import os
 import re
+import tempfile
 
-import pytest
+# Tests never write into the repository's instance/ folder.
+os.environ.setdefault("SWITCHBOARD_INSTANCE", tempfile.mkdtemp(prefix="switchboard-tests-"))
 
-from app import create_app
-from app.config import TestConfig
-from app.extensions import db as _db
+import pytest  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.config import TestConfig  # noqa: E402
+from app.extensions import db as _db  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|"X-CSRFToken": "([^"]+)"')

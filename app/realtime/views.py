@@ -21,7 +21,8 @@ def same_origin() -> bool:
     origin = request.headers.get("Origin")
     if not origin:
         return True  # not a browser; the session cookie still has to be valid
-    return urlsplit(origin).netloc == request.host
+    # Hostnames, not ports: some clients send Host without the port.
+    return urlsplit(origin).hostname == urlsplit("//" + request.host).hostname
 
 
 def operator_topics(user) -> set[str]:
