@@ -98,6 +98,7 @@ class Stack:
     def start_web(self):
         self._spawn("web", [PYTHON, "-m", "gunicorn", "-k", "gthread", "-w", "1", "--threads",
                             "32", "-b", f"127.0.0.1:{self.web_port}", "--graceful-timeout", "2",
+                            "--no-control-socket",
                             "wsgi:app"])
         wait_for(lambda: requests.get(self.base_url + "/healthz", timeout=1).ok, timeout=30,
                  message="web server")

@@ -127,3 +127,11 @@ def test_unknown_page_is_a_readable_404(org, login):
     resp = olga.get("/no/such/page")
     assert resp.status_code == 404
     assert "This page does not exist." in resp.get_data(as_text=True)
+
+
+def test_language_switch_before_login(browser):
+    resp = browser.get("/language/ru?next=/setup")
+    assert resp.status_code == 302 and resp.location.endswith("/setup")
+    page = browser.get("/setup").get_data(as_text=True)
+    assert '<html lang="ru">' in page
+    assert browser.get("/language/xx").status_code == 404

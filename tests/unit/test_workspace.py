@@ -56,7 +56,9 @@ def test_two_operators_accept_exactly_one_wins(app, org, login, hub):
     assert first.status_code == 200
     assert "chat-controls" in first.get_data(as_text=True)
     assert second.status_code == 409
-    assert "Olga Operator has already accepted this chat." in second.get_data(as_text=True)
+    # Oleg works in Russian: the refusal names the winner in his language.
+    assert "Этот чат уже принят" in second.get_data(as_text=True)
+    assert "Olga Operator" in second.get_data(as_text=True)
     assert second.headers["HX-Retarget"] == "#toasts"
     db.session.refresh(chat)
     assert chat.assignee_id == org.olga.id and chat.status == "active"
@@ -67,6 +69,7 @@ def test_two_operators_accept_exactly_one_wins(app, org, login, hub):
 
 
 def test_only_the_assignee_replies(app, org, login):
+    users.set_language(org.oleg, "en")
     users.set_presence(org.olga, "active")
     chat, _ = new_chat(app, org)
     olga, oleg = login(org.olga), login(org.oleg)

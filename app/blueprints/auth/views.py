@@ -1,7 +1,7 @@
 import logging
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -61,3 +61,19 @@ def logout():
     logout_user()
     flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.get("/language/<code>")
+def language(code):
+    """Before logging in (login page, setup wizard) the language lives in a cookie."""
+    from ...services.users import set_language
+    if code not in current_app.config["LANGUAGES"]:
+        abort(404)
+    if current_user.is_authenticated:
+        set_language(current_user, code)
+    target = request.args.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("auth.login")
+    resp = redirect(target)
+    resp.set_cookie("lang", code, samesite="Lax", max_age=3600 * 24 * 365)
+    return resp

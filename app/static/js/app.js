@@ -82,7 +82,9 @@
     document.querySelectorAll("[data-count-of]").forEach(function (el) {
       var list = document.getElementById(el.dataset.countOf);
       var n = list ? list.children.length : 0;
-      el.textContent = n ? String(n) : "";
+      var text = n ? String(n) : "";
+      // Only write on change: this runs from a MutationObserver.
+      if (el.textContent !== text) el.textContent = text;
     });
   }
 
