@@ -55,3 +55,58 @@ def enqueue(path: str, *args, queue: str = "default", job_id: str | None = None,
         log.warning("jobs: could not enqueue %s%r on %s (%s); the sweeper will retry",
                     path, args, queue, exc)
         return False
+
+
+# -- coalesced jobs -----------------------------------------------------------
+# A burst of inbound messages must not cost one RQ job each: the first event of a
+# burst enqueues one drain job; the events behind it ride along. The job clears the
+# flag before it starts reading, so an event stored after that enqueues a new job.
+
+def _flag(key: str) -> str:
+    return f"sb:pending:{key}"
+
+
+def enqueue_coalesced(path: str, key: str, *args, queue: str = "default") -> bool:
+    if current_app.config.get("JOBS_INLINE"):
+        _resolve(path)(*args)
+        return True
+    try:
+        conn = redis_connection()
+        if not conn.set(_flag(key), "1", nx=True, ex=120):
+            return True  # a job for this key is already waiting and will see our data
+    except redis.RedisError as exc:
+        log.warning("jobs: could not schedule %s (%s); the sweeper will retry", key, exc)
+        return False
+    if not enqueue(path, *args, queue=queue):
+        try:
+            conn.delete(_flag(key))
+        except redis.RedisError:
+            pass
+        return False
+    return True
+
+
+def coalesced_job_started(key: str) -> None:
+    if current_app.config.get("JOBS_INLINE"):
+        return
+    try:
+        redis_connection().delete(_flag(key))
+    except redis.RedisError:
+        pass
+
+
+class _NoLock:
+    def extend(self, *_a, **_kw):
+        return True
+
+    def release(self):
+        return None
+
+
+def try_lock(key: str, timeout: int = 60):
+    """A Redis lock so only one worker drains a given stream at a time; None if taken.
+    Inline (tests) needs no lock."""
+    if current_app.config.get("JOBS_INLINE"):
+        return _NoLock()
+    lock = redis_connection().lock(f"sb:lock:{key}", timeout=timeout, blocking=False)
+    return lock if lock.acquire() else None

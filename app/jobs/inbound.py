@@ -1,6 +1,11 @@
-"""Inbound jobs: turn a stored raw event into contact, chat and message."""
+"""Inbound jobs: turn stored raw events into contact, chat and message."""
 from ..services import inbound
 
 
+def drain_channel(channel_id: int) -> None:
+    inbound.drain_channel(channel_id)
+
+
 def process_event(event_id: int) -> None:
+    """Kept for jobs queued by an older version."""
     inbound.process_event(event_id)

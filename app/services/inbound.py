@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..channels import InboundMessage
 from ..extensions import db
-from ..jobs import enqueue
+from .. import jobs
 from ..models import Attachment, Channel, Chat, InboundEvent, Message, utcnow
 from . import channels as channel_service
 from . import chats, contacts, live
@@ -32,46 +32,89 @@ def store_event(channel: Channel, external_id: str, payload: dict,
         existing = db.session.scalar(db.select(InboundEvent).where(
             InboundEvent.channel_id == channel.id, InboundEvent.external_id == external_id))
         return existing, False
-    enqueue_event(event.id)
+    schedule_drain(channel.id)
     return event, True
 
 
-def enqueue_event(event_id: int) -> bool:
-    return enqueue("app.jobs.inbound.process_event", event_id, queue="inbound",
-                   job_id=f"inbound-{event_id}", skip_if_pending=True)
+def schedule_drain(channel_id: int) -> bool:
+    return jobs.enqueue_coalesced("app.jobs.inbound.drain_channel", f"inbound:{channel_id}",
+                                  channel_id, queue="inbound")
+
+
+BATCH_SIZE = 100
+
+
+def drain_channel(channel_id: int) -> int:
+    """Process the channel's waiting events in arrival order, a batch per transaction.
+
+    One worker at a time drains a channel (a Redis lock), so messages of one customer
+    are never processed out of order or twice. After releasing the lock we look once
+    more: an event stored while we were finishing is never left behind.
+    """
+    jobs.coalesced_job_started(f"inbound:{channel_id}")
+    done = 0
+    failed: set[int] = set()
+    while True:
+        lock = jobs.try_lock(f"inbound:{channel_id}")
+        if lock is None:
+            return done  # another worker is draining; it will see our events
+        try:
+            while True:
+                count = _process_batch(channel_id, failed)
+                if not count:
+                    break
+                done += count
+                lock.extend(60, replace_ttl=True)
+        finally:
+            lock.release()
+        if not _waiting_ids(channel_id, failed, limit=1):
+            return done
+
+
+def _waiting_ids(channel_id: int, exclude: set[int], limit: int) -> list[int]:
+    query = db.select(InboundEvent.id).where(
+        InboundEvent.channel_id == channel_id, InboundEvent.processed_at.is_(None),
+        InboundEvent.attempts < MAX_ATTEMPTS).order_by(InboundEvent.id).limit(limit)
+    if exclude:
+        query = query.where(InboundEvent.id.not_in(exclude))
+    return list(db.session.scalars(query))
+
+
+def _process_batch(channel_id: int, failed: set[int]) -> int:
+    ids = _waiting_ids(channel_id, failed, BATCH_SIZE)
+    if not ids:
+        return 0
+    events = list(db.session.scalars(db.select(InboundEvent).where(InboundEvent.id.in_(ids))
+                                     .order_by(InboundEvent.id)))
+    channel = events[0].channel
+    adapter = channel_service.adapter_for(channel)
+    results = []
+    for event in events:
+        try:
+            with db.session.begin_nested():
+                results.extend(_process_one(channel, adapter, event))
+        except Exception as exc:  # noqa: BLE001 - one bad event must not block the rest
+            failed.add(event.id)
+            event.attempts += 1
+            event.error = f"{type(exc).__name__}: {exc}"[:2000]
+            log.exception("inbound event %s failed (attempt %s)", event.id, event.attempts)
+    db.session.commit()
+    live.inbound_processed(results)
+    return len(events)
+
+
+def _process_one(channel: Channel, adapter, event: InboundEvent):
+    results = [_receive(channel, event, item) for item in adapter.parse(event.payload)]
+    event.processed_at = utcnow()
+    event.error = None
+    channel.last_event_at = event.received_at
+    return results
 
 
 def process_event(event_id: int) -> None:
-    """Idempotent: an event already processed is skipped; a half-done one rolls back."""
     event = db.session.get(InboundEvent, event_id)
-    if event is None or event.processed_at is not None:
-        return
-    channel = event.channel
-    adapter = channel_service.adapter_for(channel)
-    try:
-        parsed = adapter.parse(event.payload)
-        results = [_receive(channel, event, item) for item in parsed]
-        event.processed_at = utcnow()
-        event.error = None
-        channel.last_event_at = event.received_at
-        db.session.commit()
-    except IntegrityError:
-        # Another worker processed the same event at the same moment.
-        db.session.rollback()
-        log.info("inbound event %s was processed concurrently", event_id)
-        return
-    except Exception as exc:
-        db.session.rollback()
-        event = db.session.get(InboundEvent, event_id)
-        event.attempts += 1
-        event.error = f"{type(exc).__name__}: {exc}"[:2000]
-        db.session.commit()
-        log.exception("inbound event %s failed (attempt %s)", event_id, event.attempts)
-        raise
-    for message, chat_is_new in results:
-        if chat_is_new:
-            live.chat_waiting(message.chat, new=True)
-        live.message_added(message)
+    if event is not None and event.processed_at is None:
+        drain_channel(event.channel_id)
 
 
 def _receive(channel: Channel, event: InboundEvent, item: InboundMessage):

@@ -71,6 +71,16 @@ def chat_taken(chat: Chat) -> None:
             {"type": "chat", "chat": widget_view.chat_json(chat)})
 
 
+def inbound_processed(results) -> None:
+    """After a committed batch of inbound messages: tell the queues and the visitors."""
+    ctx = nullcontext() if has_request_context() else current_app.test_request_context("/")
+    with ctx:
+        for message, chat_is_new in results:
+            if chat_is_new:
+                chat_waiting(message.chat, new=True)
+            message_added(message)
+
+
 def message_added(message: Message) -> None:
     chat = message.chat
     parts = [("workspace/partials/_message.html", {"message": message, "oob": False},

@@ -10,8 +10,8 @@ from flask import current_app
 
 from ..extensions import db
 from ..jobs import enqueue
-from ..models import Chat, ChatStats, Message, utcnow
-from .inbound import enqueue_event, unprocessed_events
+from ..models import Chat, ChatStats, InboundEvent, Message, utcnow
+from .inbound import unprocessed_events
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +20,12 @@ def sweep() -> dict:
     age = current_app.config["SWEEP_AFTER_SECONDS"]
     cutoff = utcnow() - timedelta(seconds=age)
     events = unprocessed_events(age)
-    for event_id in events:
-        enqueue_event(event_id)
+    channel_ids = sorted(set(db.session.scalars(db.select(InboundEvent.channel_id).where(
+        InboundEvent.id.in_(events))))) if events else []
+    for channel_id in channel_ids:
+        # Straight to the queue, past the coalescing flag: that flag may belong to a
+        # job that was lost with Redis. A second drain is harmless (it takes a lock).
+        enqueue("app.jobs.inbound.drain_channel", channel_id, queue="inbound")
     pending = list(db.session.scalars(db.select(Message.id).where(
         Message.direction == "out", Message.status == "pending",
         Message.status_changed_at < cutoff).limit(500)))

@@ -92,7 +92,7 @@ def test_same_visitor_continues_the_same_chat(org, app):
 
 def test_unprocessed_messages_are_still_shown_to_the_visitor(org, app, monkeypatch):
     import app.services.inbound as inbound
-    monkeypatch.setattr(inbound, "enqueue_event", lambda event_id: False)  # worker/Redis down
+    monkeypatch.setattr(inbound, "schedule_drain", lambda channel_id: False)  # worker/Redis down
     client = app.test_client()
     visitor = visitor_id()
     assert widget_post(client, org.channel, visitor, text="anyone?", client_id="c1c1c1c1c1").status_code == 202
