@@ -71,6 +71,8 @@ class Config:
         # Inline jobs run in the web process (unit tests); otherwise RQ.
         self.JOBS_INLINE = False
         self.REALTIME_BACKEND = "redis"
+        # The address customers reach this console at (embed snippets, widget file links).
+        self.PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
         self.SWEEP_AFTER_SECONDS = float(os.environ.get("SWEEP_AFTER_SECONDS", "30"))
 
 

@@ -208,7 +208,10 @@ def run(children):
     bind = f"[{HOST}]:{PORT}" if ":" in HOST else f"{HOST}:{PORT}"
     children.append(Child("web", [
         sys.executable, "-m", "gunicorn",
-        "--worker-class", "gthread", "--workers", "1", "--threads", "32",
+        # Every open websocket (an operator's tab, a visitor's widget) holds a thread;
+        # idle threads cost little memory, so allow many (WEB_THREADS).
+        "--worker-class", "gthread", "--workers", "1",
+        "--threads", os.environ.get("WEB_THREADS", "256"),
         "--bind", bind,
         # Websockets hold a request open for hours: no per-request timeout, and
         # on shutdown we do not wait long for them to finish.
