@@ -1,4 +1,4 @@
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -32,8 +32,12 @@ def index():
                            has_queues=has_queues)
 
 
+def _console_url() -> str:
+    return current_app.config.get("PUBLIC_URL") or request.host_url.rstrip("/")
+
+
 def _snippet(channel: Channel) -> str:
-    base = request.host_url.rstrip("/")
+    base = _console_url()
     src = f"{base}{url_for('static', filename='widget/widget.js')}"
     return (f'<script src="{src}" data-switchboard-channel="{channel.public_id}" async>'
             f'</script>')
@@ -70,7 +74,7 @@ def website(channel_id=None):
             channel = channels.save_website_channel(
                 channel, name=form.name.data, queue=queue, origins=origins,
                 greeting=form.greeting.data or "", color=form.color.data,
-                position=form.position.data, console_url=request.host_url)
+                position=form.position.data, console_url=_console_url())
             flash(_("Channel created. Put the code below on your site.") if created
                   else _("Saved."), "success")
             return redirect(url_for("channels.website", channel_id=channel.id))
