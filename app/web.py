@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify, redirect, render_template, request, url_for
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -82,11 +82,11 @@ def duration(seconds) -> str:
 
 
 def human_size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+    if n < 1024:
+        return _("%(n)s B", n=n)
+    if n < 1024 * 1024:
+        return _("%(n)s KB", n=format_decimal(round(n / 1024, 1)))
+    return _("%(n)s MB", n=format_decimal(round(n / 1024 / 1024, 1)))
 
 
 def contact_label(contact) -> str:
@@ -158,7 +158,7 @@ def init_app(app) -> None:
     def http_error(exc: HTTPException):
         messages = {
             400: _("The request could not be understood."),
-            403: _("You do not have access to this."),
+            403: _("You do not have access to this page."),
             404: _("This page does not exist."),
             405: _("This action is not allowed here."),
             413: _("The upload is too large."),

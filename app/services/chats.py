@@ -88,9 +88,10 @@ def accept_chat(user: User, chat_id: int) -> Chat:
         chat = db.session.get(Chat, chat_id)
         db.session.refresh(chat)
         if chat.status == "closed":
-            raise Conflict(_("This chat has already been closed."))
-        holder = chat.assignee.name if chat.assignee else _("another operator")
-        raise Conflict(_("%(name)s has already accepted this chat.", name=holder))
+            raise Conflict(_("This chat is already closed."))
+        if chat.assignee is None:
+            raise Conflict(_("Another operator accepted this chat."))
+        raise Conflict(_("%(name)s has already accepted this chat.", name=chat.assignee.name))
     db.session.add(ChatEvent(chat_id=chat.id, kind="accepted", actor_id=user.id))
     db.session.commit()
     db.session.refresh(chat)

@@ -28,6 +28,6 @@ def delete_queue(queue: ChatQueue) -> None:
         raise ServiceError(_("Channels still use this queue; move them to another queue first."))
     from ..models import Chat
     if db.session.scalar(db.select(Chat.id).where(Chat.queue_id == queue.id).limit(1)):
-        raise ServiceError(_("This queue has chats and is kept for their history."))
+        raise ServiceError(_("This queue cannot be deleted: it has chats, and they keep it for their history."))
     db.session.delete(queue)
     db.session.commit()

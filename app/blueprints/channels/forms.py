@@ -12,7 +12,7 @@ def _color(form, field):
 
 
 class WebsiteChannelForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Channel name"), validators=[DataRequired(), Length(max=120)])
     queue = SelectField(_l("Queue"), coerce=int)
     origins = TextAreaField(_l("Allowed sites"), validators=[DataRequired(), Length(max=4000)],
                             render_kw={"rows": 3, "placeholder": "https://www.example.com"})

@@ -7,5 +7,5 @@ from ..settings.forms import MultiCheckboxField
 
 
 class QueueForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Queue name"), validators=[DataRequired(), Length(max=120)])
     members = MultiCheckboxField(_l("Members"), coerce=int)

@@ -16,7 +16,7 @@ class AccountForm(FlaskForm):
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
     current_password = PasswordField(_l("Current password"), validators=[Optional()])
     new_password = PasswordField(_l("New password"), validators=[
-        Optional(), Length(min=10, max=200, message=_l("Use at least 10 characters."))])
+        Optional(), Length(min=10, max=200, message=_l("At least 10 characters."))])
 
 
 class UserForm(FlaskForm):
@@ -26,4 +26,4 @@ class UserForm(FlaskForm):
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
     queues = MultiCheckboxField(_l("Queues"), coerce=int)
     password = PasswordField(_l("Password"), validators=[
-        Optional(), Length(min=10, max=200, message=_l("Use at least 10 characters."))])
+        Optional(), Length(min=10, max=200, message=_l("At least 10 characters."))])

@@ -116,7 +116,7 @@ def config(public_id):
         online=online, enabled=channel.is_enabled,
         max_file_size=current_app.config["MAX_UPLOAD_BYTES"],
         strings={
-            "open": _("Open chat"), "close": _("Close chat"),
+            "open": _("Open chat"), "close": _("Minimize chat"),
             "placeholder": _("Write a message…"), "send": _("Send"),
             "attach": _("Attach a file"), "online": _("We are online"),
             "offline": _("We are away — leave a message and we will reply here"),
