@@ -10,9 +10,11 @@ from __future__ import annotations
 import io
 import re
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from .conftest import PASSWORD, TIMEOUT_MS
 
@@ -96,7 +98,7 @@ def stats_on_card(page: Page, url: str) -> None:
         try:
             page.locator('#chat-stats [data-stat="messages_in"]').wait_for(timeout=5000)
             return
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError; retry until the deadline
+        except PlaywrightTimeoutError:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no statistics on {url} after {STATS_TIMEOUT_S} s")
             page.reload()
@@ -106,7 +108,6 @@ def stats_on_card(page: Page, url: str) -> None:
 def test_website_chat_two_operators_race_files_and_close(stack, host_site, people, artifacts,
                                                          tmp_path):
     base = stack.base_url
-    session = people
 
     files = tmp_path / "files"
     files.mkdir()
@@ -116,7 +117,7 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     (files / "return-policy.pdf").write_bytes(PDF)
 
     # -- the admin copies the generated snippet onto the customer's site ----------
-    admin = session("admin")
+    admin = people("admin")
     log_in(admin.page, base, "ada@example.com")
     admin.page.goto(f"{base}/settings/channels/{stack.data['channel_id']}")
     snippet = admin.page.locator("#embed-snippet").inner_text().strip()
@@ -126,7 +127,7 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     shop_url = host_site.page("index.html", HOST_PAGE.format(snippet=snippet))
 
     # -- two operators log in and go Active ---------------------------------------
-    ops = {"olga": session("olga"), "oleg": session("oleg")}
+    ops = {"olga": people("olga"), "oleg": people("oleg")}
     emails = {"olga": "olga@example.com", "oleg": "oleg@example.com"}
     for name, op in ops.items():
         op.context.grant_permissions(["notifications"], origin=base)
@@ -137,7 +138,7 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     artifacts.shot(ops["olga"].page, "olga-active-empty-waiting-list")
 
     # -- the visitor opens the widget on the shop's page and writes ---------------
-    visitor = session("visitor", viewport=(1100, 760))
+    visitor = people("visitor", viewport=(1100, 760))
     vp = visitor.page
     vp.goto(shop_url)
     assert host_site.origin != base and "localhost" in shop_url
@@ -195,6 +196,7 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     # The loser: the waiting item is gone, a notice says who got it, no composer.
     expect(lose.locator(f"#waiting-chat-{chat_id}")).to_have_count(0)
     toast = lose.locator("#toasts .toast")
+    expect(toast).to_have_count(1)
     expect(toast).to_contain_text(f"{winner_full} has already accepted this chat.")
     artifacts.shot(lose, f"{loser_name}-lost-the-race")
     expect(composer[loser_name]).to_have_count(0)
@@ -204,18 +206,26 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     expect(widget.locator(".dv")).to_have_count(0)
 
     # -- the winner replies; the visitor sees it live and reads it -----------------------
+    # The visitor has minimised the widget meanwhile: the reply is delivered, not read.
+    widget.locator(".hd button.x").click()
+    expect(widget.locator(".p")).to_be_hidden()
     reply = "Hi, I'm sorry about that! Let me check the parcel for you."
     win.locator(f"#reply-{chat_id}").fill(reply)
     win.locator(f"#reply-{chat_id}").press("Enter")
     out = win.locator(f"#messages-{chat_id} .msg-out", has_text=reply)
     expect(out).to_have_count(1)
     expect(win.locator(f"#reply-{chat_id}")).to_have_value("")
+    status = out.locator(".msg-status")
+    expect(widget.locator("button.ln .bd")).to_have_text("1")  # the unread badge
+    expect(status).to_have_text("Delivered")
+    artifacts.shot(vp, "visitor-unread-badge")
+    # The visitor opens the widget: the reply is there, and the workspace shows "Read".
+    widget.locator("button.ln").click()
     in_widget = widget.locator(".m.out", has_text=reply)
     expect(in_widget).to_be_visible()
     expect(in_widget.locator(".au")).to_have_text(winner_full.split()[0])
-    message_id = out.get_attribute("data-msg-id")
-    # The widget is open and visible, so it reports "read"; the workspace shows it.
-    expect(win.locator(f"#message-{message_id} .msg-status")).to_have_text("Read")
+    expect(widget.locator("button.ln .bd")).to_have_text("")
+    expect(status).to_have_text("Read")
 
     # -- the visitor sends an image and a file --------------------------------------
     file_input = widget.locator('input[type="file"]')
@@ -228,9 +238,10 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     image_loaded(win, msgs.locator('.msg-in img[alt="damaged-box.png"]'))
     their_file = msgs.locator(".msg-in a.msg-file", has_text="order-1042.txt")
     expect(their_file).to_be_visible()
-    resp = win.request.get(base + their_file.get_attribute("href"))
-    assert resp.ok and resp.body() == (files / "order-1042.txt").read_bytes()
-    assert "attachment" in resp.headers.get("content-disposition", "")
+    with win.expect_download() as download:
+        their_file.click()
+    assert download.value.suggested_filename == "order-1042.txt"
+    assert Path(download.value.path()).read_bytes() == (files / "order-1042.txt").read_bytes()
     artifacts.shot(win, f"{winner_name}-sees-visitor-attachments")
 
     # -- the operator sends an image and a file -------------------------------------------
@@ -251,10 +262,17 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     expect(link).to_have_attribute("download", "return-policy.pdf")
     href = link.get_attribute("href")
     assert href.startswith(f"{base}/widget/v1/{stack.data['channel_public_id']}/files/"), href
-    resp = visitor.context.request.get(href, headers={"Origin": host_site.origin})
-    assert resp.ok and resp.body() == PDF
-    assert "attachment" in resp.headers.get("content-disposition", "")
+    # A click opens a new tab (target=_blank) that turns into a download; Playwright reports
+    # a download from a popup on the page that opened it.
+    with vp.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "return-policy.pdf"
+    assert Path(download.value.path()).read_bytes() == PDF
     artifacts.shot(vp, "visitor-sees-operator-attachments")
+    # Every operator message has been seen in the open widget: all of them end up "Read".
+    statuses = msgs.locator(".msg-out .msg-status")
+    expect(statuses).to_have_count(3)
+    expect(statuses).to_have_text(["Read", "Read", "Read"])
     artifacts.shot(win, f"{winner_name}-conversation")
 
     # -- the operator closes the chat ---------------------------------------------------

@@ -14,7 +14,7 @@ def test_setup_shows_mistakes_in_place_and_creates_nothing(browser):
                                    "password": "short", "confirm": "other", "language": "en"})
     assert resp.status_code == 400
     page = resp.get_data(as_text=True)
-    assert "Use at least 10 characters." in page
+    assert "At least 10 characters." in page
     assert "The passwords do not match." in page
     assert 'value="Acme"' in page  # what was typed is kept
     assert db.session.scalar(db.select(db.func.count(Organization.id))) == 0
