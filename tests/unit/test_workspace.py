@@ -207,3 +207,13 @@ def test_unknown_chat_ids_are_404_not_500(app, org, login):
         assert olga.get(url).status_code == 404
     assert olga.post("/workspace/chats/999/accept", htmx=True).status_code == 404
     assert olga.post("/workspace/presence", {"presence": "dancing"}, htmx=True).status_code == 400
+
+
+def test_second_page_of_lists_renders(app, org, login):
+    for i in range(32):
+        new_chat(app, org, f"question {i}")
+    olga = login(org.olga)
+    for url in ("/contacts?page=2", "/chats?page=2"):
+        resp = olga.get(url)
+        assert resp.status_code == 200, url
+        assert "Previous" in resp.get_data(as_text=True)
