@@ -32,9 +32,10 @@ def find_or_open_chat(channel: Channel, identity: ContactIdentity) -> tuple[Chat
         return chat, False
     try:
         with db.session.begin_nested():
-            chat = Chat(channel_id=channel.id, queue_id=channel.queue_id,
-                        contact_id=identity.contact_id, identity_id=identity.id,
-                        open_identity_id=identity.id, status="queued")
+            # Relationships set as objects: the live fragments rendered after commit
+            # read them without a query each.
+            chat = Chat(channel=channel, queue=channel.queue, contact=identity.contact,
+                        identity=identity, open_identity_id=identity.id, status="queued")
             db.session.add(chat)
             db.session.flush()
             db.session.add(ChatEvent(chat_id=chat.id, kind="created",

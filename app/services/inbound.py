@@ -88,23 +88,53 @@ def _process_batch(channel_id: int, failed: set[int]) -> int:
                                      .order_by(InboundEvent.id)))
     channel = events[0].channel
     adapter = channel_service.adapter_for(channel)
+    try:
+        # Fast path: the whole batch in one transaction.
+        cache: dict = {}
+        results = [r for event in events for r in _process_one(channel, adapter, event, cache)]
+        _commit_keeping_state()
+    except Exception:  # noqa: BLE001 - redo one by one to isolate the bad event
+        db.session.rollback()
+        results = _process_isolated(channel_id, ids, failed)
+    live.inbound_processed(results)
+    return len(events)
+
+
+def _process_isolated(channel_id: int, ids: list[int], failed: set[int]) -> list:
+    events = list(db.session.scalars(db.select(InboundEvent).where(InboundEvent.id.in_(ids))
+                                     .order_by(InboundEvent.id)))
+    channel = events[0].channel
+    adapter = channel_service.adapter_for(channel)
     results = []
     for event in events:
         try:
             with db.session.begin_nested():
-                results.extend(_process_one(channel, adapter, event))
+                results.extend(_process_one(channel, adapter, event, {}))
         except Exception as exc:  # noqa: BLE001 - one bad event must not block the rest
             failed.add(event.id)
             event.attempts += 1
             event.error = f"{type(exc).__name__}: {exc}"[:2000]
             log.exception("inbound event %s failed (attempt %s)", event.id, event.attempts)
-    db.session.commit()
-    live.inbound_processed(results)
-    return len(events)
+    _commit_keeping_state()
+    return results
 
 
-def _process_one(channel: Channel, adapter, event: InboundEvent):
-    results = [_receive(channel, event, item) for item in adapter.parse(event.payload)]
+def _commit_keeping_state() -> None:
+    """Commit without expiring what we just wrote: the live fragments rendered next
+    read the same rows, and reloading each one would double the work per message."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
+def _process_one(channel: Channel, adapter, event: InboundEvent, cache: dict):
+    # No autoflush: whatever this batch created is in `cache`, so lookups need not
+    # flush pending rows first (a flush per lookup was half the cost of a message).
+    with db.session.no_autoflush:
+        results = [_receive(channel, event, item, cache) for item in adapter.parse(event.payload)]
     event.processed_at = utcnow()
     event.error = None
     channel.last_event_at = event.received_at
@@ -117,29 +147,36 @@ def process_event(event_id: int) -> None:
         drain_channel(event.channel_id)
 
 
-def _receive(channel: Channel, event: InboundEvent, item: InboundMessage):
-    identity, _created = contacts.find_or_create_identity(
-        channel, item.sender_id, item.sender_name, item.sender_details)
-    chat, chat_is_new = chats.find_or_open_chat(channel, identity)
-    if chat_is_new:
-        chats.offer_if_possible(chat)
-    message = Message(chat_id=chat.id, direction="in", text=item.text or "",
-                      status="received", external_id=item.external_id,
-                      client_id=item.client_id, inbound_event_id=event.id,
-                      sent_at=item.sent_at)
+def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache: dict):
+    """Store one inbound message. `cache` remembers identities and open chats within a
+    batch, so a burst from one customer costs one lookup, not one per message."""
+    identity = cache.get(("identity", item.sender_id))
+    if identity is None:
+        identity, _created = contacts.find_or_create_identity(
+            channel, item.sender_id, item.sender_name, item.sender_details)
+        cache[("identity", item.sender_id)] = identity
+    chat = cache.get(("chat", identity.id))
+    chat_is_new = False
+    if chat is None or not chat.is_open:
+        chat, chat_is_new = chats.find_or_open_chat(channel, identity)
+        cache[("chat", identity.id)] = chat
+        if chat_is_new:
+            chats.offer_if_possible(chat)
+    message = Message(chat=chat, direction="in", text=item.text or "", status="received",
+                      external_id=item.external_id, client_id=item.client_id,
+                      inbound_event_id=event.id, sent_at=item.sent_at, attachments=[])
     db.session.add(message)
     for att in item.attachments:
         if att.storage_key is None:
             continue  # provider media are downloaded by the messenger adapters (later)
-        db.session.add(Attachment(message=message, filename=att.filename, mime=att.mime,
-                                  size=att.size, storage_key=att.storage_key,
-                                  is_image=att.is_image, width=att.width, height=att.height))
+        message.attachments.append(Attachment(
+            filename=att.filename, mime=att.mime, size=att.size, storage_key=att.storage_key,
+            is_image=att.is_image, width=att.width, height=att.height))
     chat.last_message_at = item.sent_at
     chat.last_message_preview = chats.preview(item.text, item.attachments[0]
                                               if item.attachments else None)
     if chat.status == "active":
         chat.unread_count = (chat.unread_count or 0) + 1
-    db.session.flush()
     return message, chat_is_new
 
 

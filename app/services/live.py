@@ -1,120 +1,176 @@
 """What the live UI is told when something changes. Called by services after commit.
 
-Fragments are rendered once per supported language and published; each socket sends
-the copy in its operator's language. Fragments are pure functions of their arguments.
+Fragments are rendered once per language in use and published; each socket sends the
+copy in its operator's language. Fragments are pure functions of their arguments.
+Everything one change produces for one topic goes out as one message.
 """
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from contextlib import nullcontext
 
 from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
 
-from ..models import Chat, Message
+from ..extensions import db
+from ..models import Chat, Message, User
 from ..realtime import publish
 from ..realtime.topics import queue_topic, user_topic, visitor_topic
 from . import widget_view
 
+_LOCALES_TTL = 30.0
 
-def _render_all(parts) -> dict[str, str]:
-    """parts: list of (template, context, wrapper) -> {locale: html}."""
-    ctx = nullcontext() if has_request_context() else current_app.test_request_context("/")
-    out = {}
-    with ctx:
-        for locale in current_app.config["LANGUAGES"]:
-            with force_locale(locale):
-                out[locale] = "".join(wrap(render_template(t, **c)) if wrap else
-                                      render_template(t, **c) for t, c, wrap in parts)
-    return out
+
+def _locales() -> list[str]:
+    """The languages operators use: no need to render Russian for an English team.
+    Re-read every 30 s; a socket whose language is missing falls back to English."""
+    cache = current_app.extensions.setdefault("switchboard_locales", {"at": 0.0, "value": None})
+    now = time.monotonic()
+    if cache["value"] is None or now - cache["at"] > _LOCALES_TTL:
+        used = set(db.session.scalars(db.select(User.language).where(User.is_enabled.is_(True))
+                                      .distinct()))
+        value = [loc for loc in current_app.config["LANGUAGES"] if loc in used or loc == "en"]
+        cache.update(at=now, value=value)
+    return cache["value"]
+
+
+def _request_context():
+    return nullcontext() if has_request_context() else current_app.test_request_context("/")
+
+
+class Outbox:
+    """Collects fragments per topic during one change, then publishes one event per topic."""
+
+    def __init__(self):
+        self.parts: dict[str, list] = defaultdict(list)
+        self.raw: list[tuple[str, dict]] = []
+
+    def add(self, topic: str, template: str, wrap=None, **context) -> None:
+        self.parts[topic].append((template, context, wrap))
+
+    def add_raw(self, topic: str, event: dict) -> None:
+        self.raw.append((topic, event))
+
+    def send(self) -> None:
+        if self.parts:
+            with _request_context():
+                locales = _locales()
+                for topic, parts in self.parts.items():
+                    html = {}
+                    for locale in locales:
+                        with force_locale(locale):
+                            html[locale] = "".join(
+                                wrap(render_template(t, **c)) if wrap else render_template(t, **c)
+                                for t, c, wrap in parts)
+                    publish(topic, {"html": html})
+        for topic, event in self.raw:
+            publish(topic, event)
 
 
 def _append_to(target_id: str):
     return lambda html: f'<div hx-swap-oob="beforeend:#{target_id}">{html}</div>'
 
 
-def _delete(element_id: str) -> tuple:
-    return ("live/_delete.html", {"element_id": element_id}, None)
+def _delete(box: Outbox, topic: str, element_id: str) -> None:
+    box.add(topic, "live/_delete.html", element_id=element_id)
 
 
-def _send(topic: str, parts, kind: str) -> None:
-    publish(topic, {"kind": kind, "html": _render_all(parts)})
+def _visitor(chat: Chat) -> str:
+    return visitor_topic(chat.channel_id, chat.identity.external_id)
 
 
-def _waiting_item(chat: Chat, oob=True):
-    return ("workspace/partials/_waiting_item.html", {"chat": chat, "oob": oob}, None)
+def _chat_state(box: Outbox, chat: Chat) -> None:
+    """The chat's list item where it lives now: waiting list or the assignee's chats."""
+    if chat.status in ("queued", "offered"):
+        box.add(queue_topic(chat.queue_id), "workspace/partials/_waiting_item.html", chat=chat,
+                oob=True)
+    elif chat.status == "active" and chat.assignee_id:
+        box.add(user_topic(chat.assignee_id), "workspace/partials/_my_chat_item.html", chat=chat,
+                oob=True)
 
 
-def _my_item(chat: Chat):
-    return ("workspace/partials/_my_chat_item.html", {"chat": chat, "oob": True}, None)
-
-
-def _header(chat: Chat):
-    return ("workspace/partials/_chat_header.html", {"chat": chat, "oob": True}, None)
-
-
-def chat_waiting(chat: Chat, *, new: bool) -> None:
-    if new:
-        part = ("workspace/partials/_waiting_item.html", {"chat": chat, "oob": False},
-                _append_to("waiting-list"))
-        _send(queue_topic(chat.queue_id), [part], "chat_new")
-    else:
-        _send(queue_topic(chat.queue_id), [_waiting_item(chat)], "chat_waiting")
-
-
-def chat_taken(chat: Chat) -> None:
-    _send(queue_topic(chat.queue_id), [_delete(f"waiting-chat-{chat.id}"), _header(chat)],
-          "chat_taken")
-    part = ("workspace/partials/_my_chat_item.html", {"chat": chat, "oob": False},
-            _append_to("my-chats"))
-    _send(user_topic(chat.assignee_id), [_delete(f"my-chat-{chat.id}"), part], "chat_mine")
-    publish(visitor_topic(chat.channel_id, chat.identity.external_id),
-            {"type": "chat", "chat": widget_view.chat_json(chat)})
+def _message(box: Outbox, message: Message) -> None:
+    chat = message.chat
+    box.add(queue_topic(chat.queue_id), "workspace/partials/_message.html",
+            _append_to(f"messages-{chat.id}"), message=message, oob=False)
+    if message.direction == "in":
+        # Echo the stored copy to the visitor (it replaces their optimistic bubble).
+        box.add_raw(_visitor(chat), {"type": "message",
+                                     "message": widget_view.message_json(message, chat.channel)})
 
 
 def inbound_processed(results) -> None:
     """After a committed batch of inbound messages: tell the queues and the visitors."""
-    ctx = nullcontext() if has_request_context() else current_app.test_request_context("/")
-    with ctx:
-        for message, chat_is_new in results:
-            if chat_is_new:
-                chat_waiting(message.chat, new=True)
-            message_added(message)
+    box = Outbox()
+    new_chats, touched = {}, {}
+    for message, chat_is_new in results:
+        (new_chats if chat_is_new else touched)[message.chat_id] = message.chat
+    for chat in new_chats.values():
+        box.add(queue_topic(chat.queue_id), "workspace/partials/_waiting_item.html",
+                _append_to("waiting-list"), chat=chat, oob=False)
+    for message, _new in results:
+        _message(box, message)
+    for chat_id, chat in touched.items():
+        if chat_id not in new_chats:
+            _chat_state(box, chat)
+    box.send()
+
+
+def chat_waiting(chat: Chat, *, new: bool) -> None:
+    box = Outbox()
+    if new:
+        box.add(queue_topic(chat.queue_id), "workspace/partials/_waiting_item.html",
+                _append_to("waiting-list"), chat=chat, oob=False)
+    else:
+        _chat_state(box, chat)
+    box.send()
+
+
+def chat_taken(chat: Chat) -> None:
+    box = Outbox()
+    topic = queue_topic(chat.queue_id)
+    _delete(box, topic, f"waiting-chat-{chat.id}")
+    box.add(topic, "workspace/partials/_chat_header.html", chat=chat, oob=True)
+    mine = user_topic(chat.assignee_id)
+    _delete(box, mine, f"my-chat-{chat.id}")
+    box.add(mine, "workspace/partials/_my_chat_item.html", _append_to("my-chats"), chat=chat,
+            oob=False)
+    box.add_raw(_visitor(chat), {"type": "chat", "chat": widget_view.chat_json(chat)})
+    box.send()
 
 
 def message_added(message: Message) -> None:
-    chat = message.chat
-    parts = [("workspace/partials/_message.html", {"message": message, "oob": False},
-              _append_to(f"messages-{chat.id}"))]
-    if chat.status in ("queued", "offered"):
-        parts.append(_waiting_item(chat))
-    _send(queue_topic(chat.queue_id), parts, "message")
-    if chat.assignee_id and chat.is_open:
-        _send(user_topic(chat.assignee_id), [_my_item(chat)], "chat_mine")
-    if message.direction == "in":
-        # Echo the stored copy to the visitor (replaces their optimistic bubble).
-        publish(visitor_topic(chat.channel_id, chat.identity.external_id),
-                {"type": "message", "message": widget_view.message_json(message, chat.channel)})
+    box = Outbox()
+    _message(box, message)
+    if message.chat.is_open:
+        _chat_state(box, message.chat)
+    box.send()
 
 
 def message_updated(message: Message) -> None:
     chat = message.chat
-    _send(queue_topic(chat.queue_id),
-          [("workspace/partials/_message.html", {"message": message, "oob": True}, None)],
-          "message_status")
+    box = Outbox()
+    box.add(queue_topic(chat.queue_id), "workspace/partials/_message.html", message=message,
+            oob=True)
     if message.direction == "out" and message.status != "pending":
-        publish(visitor_topic(chat.channel_id, chat.identity.external_id),
-                {"type": "message", "message": widget_view.message_json(message, chat.channel)})
+        box.add_raw(_visitor(chat), {"type": "message",
+                                     "message": widget_view.message_json(message, chat.channel)})
+    box.send()
 
 
 def chat_read(chat: Chat) -> None:
-    if chat.assignee_id:
-        _send(user_topic(chat.assignee_id), [_my_item(chat)], "chat_mine")
+    box = Outbox()
+    _chat_state(box, chat)
+    box.send()
 
 
 def chat_closed(chat: Chat, previous_assignee_id: int | None) -> None:
-    _send(queue_topic(chat.queue_id), [_delete(f"waiting-chat-{chat.id}"), _header(chat)],
-          "chat_closed")
+    box = Outbox()
+    topic = queue_topic(chat.queue_id)
+    _delete(box, topic, f"waiting-chat-{chat.id}")
+    box.add(topic, "workspace/partials/_chat_header.html", chat=chat, oob=True)
     if previous_assignee_id:
-        _send(user_topic(previous_assignee_id), [_delete(f"my-chat-{chat.id}")], "chat_mine")
-    publish(visitor_topic(chat.channel_id, chat.identity.external_id),
-            {"type": "chat", "chat": widget_view.chat_json(chat)})
+        _delete(box, user_topic(previous_assignee_id), f"my-chat-{chat.id}")
+    box.add_raw(_visitor(chat), {"type": "chat", "chat": widget_view.chat_json(chat)})
+    box.send()

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 import time
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from stack import Operator
 
 from .conftest import PASSWORD, TIMEOUT_MS
 
@@ -202,8 +206,6 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     expect(composer[loser_name]).to_have_count(0)
     expect(lose.locator(f"#my-chat-{chat_id}")).to_have_count(0)
     artifacts.shot(win, f"{winner_name}-won-the-race")
-    # The visitor's widget learns the chat was taken (a socket frame, no reload).
-    expect(widget.locator(".dv")).to_have_count(0)
 
     # -- the winner replies; the visitor sees it live and reads it -----------------------
     # The visitor has minimised the widget meanwhile: the reply is delivered, not read.
@@ -292,14 +294,54 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     artifacts.shot(vp, "visitor-chat-closed")
     artifacts.shot(win, f"{winner_name}-chat-closed")
 
+    # The workspaces stayed connected the whole time.
+    for op in ops.values():
+        expect(op.page.locator("#ws-state")).to_have_attribute("data-state", "live")
+        assert op.page.evaluate("window.__e2eNoReload") == "still here"
+
     # -- the chat card shows the statistics the worker computed ---------------------------
     stats_on_card(win, f"{base}/chats/{chat_id}")
-    stat = lambda key: win.locator(f'#chat-stats [data-stat="{key}"]')  # noqa: E731
-    expect(stat("messages_in")).to_have_text("3")
-    expect(stat("messages_out")).to_have_text("3")
-    expect(stat("attachments")).to_have_text("2 / 2")
+    for key, value in (("messages_in", "3"), ("messages_out", "3"), ("attachments", "2 / 2")):
+        expect(win.locator(f'#chat-stats [data-stat="{key}"]')).to_have_text(value)
     artifacts.shot(win, "chat-card-statistics", full_page=True)
 
     # No uncaught JavaScript errors anywhere (console messages are printed at teardown).
     for person in (*ops.values(), visitor):
         assert not person.page_errors, (person.name, person.page_errors)
+
+
+def test_refusal_toast_when_the_waiting_item_is_already_gone(stack, host_site, people, artifacts):
+    """The slow loser: another operator's accept is pushed live (removing the waiting item
+    and its Accept button) before the loser's own 409 arrives. The refusal still shows."""
+    olga = people("olga")
+    log_in(olga.page, stack.base_url, "olga@example.com")
+    go_active(olga.page)
+    resp = requests.post(
+        f"{stack.base_url}/widget/v1/{stack.data['channel_public_id']}/messages",
+        data={"visitor": secrets.token_hex(16), "client_id": secrets.token_hex(8),
+              "text": "Anyone there?"},
+        headers={"Origin": host_site.origin}, timeout=10)
+    assert resp.status_code == 202
+    item = olga.page.locator("#waiting-list > li.chat-item.waiting")
+    expect(item).to_contain_text("Anyone there?")
+    chat_id = item.get_attribute("data-chat-id")
+    oleg = Operator(stack, "oleg@example.com", PASSWORD)
+
+    def slow_accept(route):
+        # Oleg gets there first; Olga's answer is held until the live update has removed
+        # her waiting item (and the button that sent the request).
+        assert oleg.post(f"/workspace/chats/{chat_id}/accept").status_code == 200
+        answer = route.fetch()
+        olga.page.wait_for_function("id => !document.getElementById('waiting-chat-' + id)",
+                                    arg=chat_id, timeout=TIMEOUT_MS)
+        route.fulfill(response=answer)
+
+    olga.page.route(ACCEPT_RE, slow_accept)
+    with olga.page.expect_response(ACCEPT_RE) as accepted:
+        item.locator(".accept-btn").click()
+    assert accepted.value.status == 409
+    toast = olga.page.locator("#toasts .toast")
+    expect(toast).to_have_count(1)
+    expect(toast).to_have_text("Oleg Operator has already accepted this chat.")
+    expect(olga.page.locator("#chat-panel form[data-composer]")).to_have_count(0)
+    artifacts.shot(olga.page, "olga-refused-after-item-removed")
