@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify, redirect, render_template, request, url_for
-from flask_babel import format_datetime, format_decimal, get_locale
+from flask_babel import format_datetime, format_decimal, format_time, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -104,7 +104,7 @@ def dt(value, fmt="short") -> str:
 
 
 def time_only(value) -> str:
-    return format_datetime(value, "HH:mm") if value else ""
+    return format_time(value, "short") if value else ""
 
 
 def init_app(app) -> None:

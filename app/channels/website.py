@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..realtime.topics import visitor_topic
 from .base import ChannelAdapter, InboundAttachment, InboundMessage, OutboundMessage, SendResult
 
 
@@ -27,8 +26,7 @@ class WebsiteAdapter(ChannelAdapter):
         )]
 
     def send(self, outbound: OutboundMessage) -> SendResult:
-        # The widget is our own client: "sent" means the message is available to it;
-        # the widget reports delivered/read itself.
-        self.publish(visitor_topic(self.settings["channel_id"], outbound.recipient_id),
-                     {"type": "message", "message": outbound.payload})
+        # The widget is our own client: "sent" means the message is stored for it. The
+        # push to the visitor happens after the status is committed (live.message_updated),
+        # so a read receipt can never arrive for a message still marked pending.
         return SendResult(external_id=None, status="sent")

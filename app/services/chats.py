@@ -183,7 +183,7 @@ def _preview(text: str, stored) -> str:
     if text:
         return " ".join(text.split())[:190]
     if stored is not None:
-        return ("🖼 " if stored.is_image else "📎 ") + stored.filename[:180]
+        return stored.filename[:190]
     return ""
 
 

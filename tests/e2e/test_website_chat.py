@@ -290,7 +290,7 @@ def test_website_chat_two_operators_race_files_and_close(stack, host_site, peopl
     assert dialogs == ["Close this chat?"], dialogs
     expect(win.locator(f"#chat-header-{chat_id} .status-pill")).to_have_text("Closed")
     expect(win.locator(f"#my-chat-{chat_id}")).to_have_count(0)
-    expect(widget.locator(".dv")).to_contain_text("The chat was closed.")
+    expect(widget.locator(".dv")).to_contain_text("This conversation has ended.")
     artifacts.shot(vp, "visitor-chat-closed")
     artifacts.shot(win, f"{winner_name}-chat-closed")
 

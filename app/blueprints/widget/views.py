@@ -120,7 +120,7 @@ def config(public_id):
             "placeholder": _("Write a message…"), "send": _("Send"),
             "attach": _("Attach a file"), "online": _("We are online"),
             "offline": _("We are away — leave a message and we will reply here"),
-            "closed": _("The chat was closed. Write again to start a new one."),
+            "closed": _("This conversation has ended."),
             "new_chat_hint": _("Write to start a new conversation"),
             "failed": _("Not sent"), "retry": _("Retry"),
             "file_too_large": _("The file is too large."), "sending": _("Sending…"),

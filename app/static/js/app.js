@@ -133,6 +133,16 @@
     updateCounts();
   });
 
+  // Images load after the list has scrolled: keep the end in view if we were there.
+  document.addEventListener("load", function (evt) {
+    var img = evt.target;
+    if (img.tagName !== "IMG") return;
+    var msgs = img.closest(".messages[data-chat-id]");
+    if (msgs && msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight < 160 + img.clientHeight) {
+      msgs.scrollTop = msgs.scrollHeight;
+    }
+  }, true);
+
   document.addEventListener("visibilitychange", function () {
     var msgs = document.querySelector(".chat-panel .messages[data-chat-id]");
     if (document.visibilityState === "visible" && msgs) markRead(msgs.dataset.chatId);
