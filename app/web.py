@@ -30,7 +30,9 @@ def select_locale():
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    return db.session.get(User, int(user_id))
+    # A deactivated user's open sessions end with their next request.
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.is_enabled else None
 
 
 def wants_json() -> bool:

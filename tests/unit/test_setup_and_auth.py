@@ -135,3 +135,11 @@ def test_language_switch_before_login(browser):
     page = browser.get("/setup").get_data(as_text=True)
     assert '<html lang="ru">' in page
     assert browser.get("/language/xx").status_code == 404
+
+
+def test_deactivation_ends_open_sessions(org, login):
+    from app.services import users
+    olga = login(org.olga)
+    assert olga.get("/workspace").status_code == 200
+    users.set_enabled(org.olga, False, org.admin)
+    assert olga.get("/workspace").status_code == 302
