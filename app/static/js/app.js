@@ -122,6 +122,7 @@
       });
     });
     if (waitingChanged) scanWaiting(false);
+    if (waitingChanged || mutations.some(function (m) { return m.target.closest && m.target.closest(".chat-list"); })) markCurrent();
     if (openMessages) {
       dedupeMessages(openMessages);
       scrollToEnd(openMessages, false);
@@ -193,6 +194,48 @@
     });
   });
 
+  /* ---- the open chat and keyboard ------------------------------------------ */
+  function openChatId() {
+    var panel = document.getElementById("chat-panel");
+    return panel ? panel.dataset.chatId : null;
+  }
+
+  function markCurrent() {
+    var id = openChatId();
+    document.querySelectorAll(".chat-list > li[data-chat-id]").forEach(function (li) {
+      var on = li.dataset.chatId === id;
+      li.classList.toggle("current", on);
+      var link = li.querySelector("a");
+      if (link) { if (on) link.setAttribute("aria-current", "true"); else link.removeAttribute("aria-current"); }
+    });
+  }
+
+  function listItems() {
+    return Array.prototype.slice.call(document.querySelectorAll(".chat-list > li[data-chat-id]"));
+  }
+
+  // Alt+Down / Alt+Up: next / previous chat; Alt+A: accept the oldest waiting chat;
+  // "/" focuses the search box on list pages; Esc leaves the composer.
+  document.addEventListener("keydown", function (evt) {
+    var typing = evt.target.matches && evt.target.matches("input, textarea, select");
+    if (evt.altKey && (evt.key === "ArrowDown" || evt.key === "ArrowUp")) {
+      var items = listItems();
+      if (!items.length) return;
+      var idx = items.findIndex(function (li) { return li.dataset.chatId === openChatId(); });
+      idx = evt.key === "ArrowDown" ? Math.min(items.length - 1, idx + 1) : Math.max(0, idx - 1);
+      evt.preventDefault();
+      items[idx].querySelector("a").click();
+    } else if (evt.altKey && (evt.key === "a" || evt.key === "A" || evt.code === "KeyA")) {
+      var btn = document.querySelector("#waiting-list .accept-btn:not([disabled])");
+      if (btn) { evt.preventDefault(); btn.click(); }
+    } else if (evt.key === "/" && !typing) {
+      var search = document.querySelector("input[type=search]");
+      if (search) { evt.preventDefault(); search.focus(); }
+    } else if (evt.key === "Escape" && typing) {
+      evt.target.blur();
+    }
+  });
+
   /* ---- small things ------------------------------------------------------ */
   document.addEventListener("click", function (evt) {
     var btn = evt.target.closest && evt.target.closest("[data-copy]");
@@ -221,11 +264,13 @@
     var msgs = evt.detail.elt && evt.detail.elt.querySelector && evt.detail.elt.querySelector(".messages[data-chat-id]");
     if (msgs) scrollToEnd(msgs, true);
     updateCounts();
+    markCurrent();
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     scanWaiting(true);
     updateCounts();
+    markCurrent();
     autohideToasts();
     var msgs = document.querySelector(".messages[data-chat-id]");
     if (msgs) scrollToEnd(msgs, true);
