@@ -10,7 +10,7 @@ TRANSLATIONS := app/translations
 COMPILE_TRANSLATIONS = if ls $(TRANSLATIONS)/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
 	$(BIN)/pybabel -q compile -f -d $(TRANSLATIONS); fi
 
-.PHONY: venv run test bench translations clean
+.PHONY: venv run test bench translations clean migration
 
 venv: $(STAMP)
 
@@ -46,3 +46,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 	find $(TRANSLATIONS) -name '*.mo' -delete 2>/dev/null || true
+
+# A new migration after changing the models: make migration m="add chat priority"
+migration: venv
+	$(BIN)/flask --app app:create_cli_app db migrate -m "$(m)"

@@ -8,7 +8,9 @@ from .config import BASE_DIR, Config
 MIGRATIONS_DIR = BASE_DIR / "migrations"
 
 
-def create_app(config=None) -> Flask:
+def create_app(config=None, *, migrations: bool = False) -> Flask:
+    """The application. `migrations=True` adds the `flask db` commands; the web and the
+    worker leave them out (Alembic costs each process ~11 MB it never uses)."""
     config = config or Config()
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
     app.config.from_object(config)
@@ -19,9 +21,10 @@ def create_app(config=None) -> Flask:
     from .models.base import render_migration_item
     extensions.init_sqlite()
     extensions.db.init_app(app)
-    extensions.migrate.init_app(app, extensions.db, directory=str(MIGRATIONS_DIR),
-                                render_as_batch=True, compare_type=True,
-                                render_item=render_migration_item)
+    if migrations:
+        from flask_migrate import Migrate
+        Migrate(app, extensions.db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
+                compare_type=True, render_item=render_migration_item)
     extensions.login_manager.init_app(app)
     extensions.csrf.init_app(app)
     extensions.sock.init_app(app)
@@ -33,3 +36,8 @@ def create_app(config=None) -> Flask:
     from .blueprints import register_blueprints
     register_blueprints(app)
     return app
+
+
+def create_cli_app() -> Flask:
+    """For `flask --app app:create_cli_app db upgrade|migrate`."""
+    return create_app(migrations=True)

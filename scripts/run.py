@@ -171,7 +171,7 @@ def run(children):
         raise Failure(f"PORT={PORT!r} is not a port number")
     check_port_free()
     INSTANCE.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, FLASK_APP="wsgi.py", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, FLASK_APP="app:create_cli_app", PYTHONUNBUFFERED="1")
     if "SWITCHBOARD_INSTANCE" in os.environ:
         env["SWITCHBOARD_INSTANCE"] = str(INSTANCE)  # absolute, since children run in ROOT
 

@@ -57,7 +57,7 @@ class Stack:
         env = dict(os.environ)
         env.update(SWITCHBOARD_INSTANCE=str(self.instance), DATABASE_URL=self.database_url,
                    REDIS_URL=self.redis_url, SECRET_KEY="stack-secret", SWEEP_INTERVAL="1",
-                   SWEEP_AFTER_SECONDS="1", PYTHONUNBUFFERED="1", FLASK_APP="wsgi.py",
+                   SWEEP_AFTER_SECONDS="1", PYTHONUNBUFFERED="1", FLASK_APP="app:create_cli_app",
                    WIDGET_RATE_LIMIT="100000 per minute", LOGIN_RATE_LIMIT="1000 per minute")
         return env
 

@@ -40,12 +40,15 @@ class Chat(db.Model):
     queue = db.relationship("ChatQueue")
     contact = db.relationship("Contact")
     identity = db.relationship("ContactIdentity", foreign_keys=[identity_id])
+    open_identity = db.relationship("ContactIdentity", foreign_keys=[open_identity_id],
+                                    post_update=False)
     assignee = db.relationship("User", foreign_keys=[assignee_id])
     closed_by = db.relationship("User", foreign_keys=[closed_by_id])
     messages = db.relationship("Message", back_populates="chat", order_by="Message.id",
                                lazy="dynamic")
     stats = db.relationship("ChatStats", uselist=False, back_populates="chat")
-    events = db.relationship("ChatEvent", order_by="ChatEvent.id", lazy="dynamic")
+    events = db.relationship("ChatEvent", order_by="ChatEvent.id", lazy="dynamic",
+                             back_populates="chat")
 
     @property
     def is_open(self) -> bool:
@@ -102,6 +105,7 @@ class ChatEvent(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     actor = db.relationship("User")
+    chat = db.relationship("Chat", back_populates="events")
 
 
 class ChatStats(db.Model):

@@ -5,7 +5,6 @@ import logging
 
 from flask_babel import gettext as _
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..jobs import enqueue
@@ -23,37 +22,39 @@ MAX_REPLY_LENGTH = 10000
 def find_or_open_chat(channel: Channel, identity: ContactIdentity) -> tuple[Chat, bool]:
     """The identity's open chat, or a new one in the channel's queue.
 
-    The unique `open_identity_id` makes this safe with several workers: the loser of a
-    race gets an IntegrityError inside the savepoint and uses the winner's chat.
+    The unique `open_identity` makes this safe with several workers: of two transactions
+    opening a chat for one identity, one fails at commit and its caller retries, finding
+    the winner's chat.
     """
-    query = db.select(Chat).where(Chat.open_identity_id == identity.id)
-    chat = db.session.scalar(query)
+    chat = None
+    if identity.id is not None:
+        chat = db.session.scalar(db.select(Chat).where(Chat.open_identity_id == identity.id))
     if chat is not None:
         return chat, False
-    try:
-        with db.session.begin_nested():
-            # Relationships set as objects: the live fragments rendered after commit
-            # read them without a query each.
-            chat = Chat(channel=channel, queue=channel.queue, contact=identity.contact,
-                        identity=identity, open_identity_id=identity.id, status="queued")
-            db.session.add(chat)
-            db.session.flush()
-            db.session.add(ChatEvent(chat_id=chat.id, kind="created",
-                                     details={"queue_id": channel.queue_id}))
-    except IntegrityError:
-        return db.session.scalar(query), False
+    # Relationships set as objects: nothing needs a flush, and the live fragments
+    # rendered after commit read them without a query each.
+    chat = Chat(channel=channel, queue=channel.queue, contact=identity.contact,
+                identity=identity, open_identity=identity, status="queued")
+    db.session.add(chat)
+    db.session.add(ChatEvent(chat=chat, kind="created", details={"queue_id": channel.queue_id}))
     return chat, True
 
 
-def offer_if_possible(chat: Chat) -> None:
+def offer_if_possible(chat: Chat, someone_active: bool | None = None) -> None:
     """Manual mode: the chat is offered to every Active member of its queue at once.
     With nobody Active it stays queued and is offered when someone becomes Active."""
     if chat.status != "queued":
         return
-    if _active_member_ids(chat.queue_id):
+    if someone_active is None:
+        someone_active = queue_has_active_member(chat.queue_id or chat.queue.id)
+    if someone_active:
         chat.status = "offered"
         chat.offered_at = utcnow()
-        db.session.add(ChatEvent(chat_id=chat.id, kind="offered", details={"mode": "manual"}))
+        db.session.add(ChatEvent(chat=chat, kind="offered", details={"mode": "manual"}))
+
+
+def queue_has_active_member(queue_id: int) -> bool:
+    return bool(_active_member_ids(queue_id))
 
 
 def _active_member_ids(queue_id: int) -> list[int]:

@@ -1,8 +1,6 @@
 """Contacts and their channel identities."""
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
 from ..extensions import db
 from ..models import Channel, Chat, Contact, ContactIdentity, utcnow
 
@@ -10,7 +8,9 @@ from ..models import Channel, Chat, Contact, ContactIdentity, utcnow
 def find_or_create_identity(channel: Channel, external_id: str, name: str | None = None,
                             details: dict | None = None) -> tuple[ContactIdentity, bool]:
     """The identity of `external_id` on `channel`, creating contact and identity for an
-    unknown sender. Safe against two workers creating the same identity at once."""
+    unknown sender. Two transactions creating the same identity at once: the unique
+    constraint fails one of them at commit, and its caller retries (no savepoints: on
+    SQLite they open a deferred transaction that cannot wait for the write lock)."""
     query = db.select(ContactIdentity).where(ContactIdentity.channel_id == channel.id,
                                              ContactIdentity.external_id == external_id)
     identity = db.session.scalar(query)
@@ -19,16 +19,10 @@ def find_or_create_identity(channel: Channel, external_id: str, name: str | None
             identity.display_name = name
         identity.contact.last_seen_at = utcnow()
         return identity, False
-    try:
-        with db.session.begin_nested():
-            contact = Contact(name=name or "")
-            identity = ContactIdentity(contact=contact, channel_id=channel.id,
-                                       external_id=external_id, display_name=name,
-                                       details=details or {})
-            db.session.add_all([contact, identity])
-    except IntegrityError:
-        identity = db.session.scalar(query)
-        return identity, False
+    contact = Contact(name=name or "")
+    identity = ContactIdentity(contact=contact, channel=channel, external_id=external_id,
+                               display_name=name, details=details or {})
+    db.session.add_all([contact, identity])
     return identity, True
 
 

@@ -3,6 +3,7 @@ and message. Nothing a customer sent is lost: the event row exists before any jo
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy.exc import IntegrityError
 
@@ -41,7 +42,10 @@ def schedule_drain(channel_id: int) -> bool:
                                   channel_id, queue="inbound")
 
 
-BATCH_SIZE = 100
+# A batch holds SQLite's write lock: keep it short so the web's inserts (customers'
+# messages) never wait long, and the first message of a burst is published quickly.
+BATCH_SIZE = 25
+BATCH_SECONDS = 0.03
 
 
 def drain_channel(channel_id: int) -> int:
@@ -89,34 +93,54 @@ def _process_batch(channel_id: int, failed: set[int]) -> int:
     channel = events[0].channel
     adapter = channel_service.adapter_for(channel)
     try:
-        # Fast path: the whole batch in one transaction.
+        # Fast path: as many events as fit in the time budget, in one transaction.
         cache: dict = {}
-        results = [r for event in events for r in _process_one(channel, adapter, event, cache)]
+        results, done = [], 0
+        started = time.monotonic()
+        for event in events:
+            results.extend(_process_one(channel, adapter, event, cache))
+            done += 1
+            if time.monotonic() - started > BATCH_SECONDS:
+                break
         _commit_keeping_state()
     except Exception:  # noqa: BLE001 - redo one by one to isolate the bad event
         db.session.rollback()
         results = _process_isolated(channel_id, ids, failed)
+        done = len(ids)
     live.inbound_processed(results)
-    return len(events)
+    return done
 
 
 def _process_isolated(channel_id: int, ids: list[int], failed: set[int]) -> list:
-    events = list(db.session.scalars(db.select(InboundEvent).where(InboundEvent.id.in_(ids))
-                                     .order_by(InboundEvent.id)))
-    channel = events[0].channel
-    adapter = channel_service.adapter_for(channel)
+    """One transaction per event. An event that fails twice (the second try sees what a
+    concurrent writer committed) is recorded as failed and left for the sweeper."""
     results = []
-    for event in events:
-        try:
-            with db.session.begin_nested():
-                results.extend(_process_one(channel, adapter, event, {}))
-        except Exception as exc:  # noqa: BLE001 - one bad event must not block the rest
-            failed.add(event.id)
-            event.attempts += 1
-            event.error = f"{type(exc).__name__}: {exc}"[:2000]
-            log.exception("inbound event %s failed (attempt %s)", event.id, event.attempts)
-    _commit_keeping_state()
+    for event_id in ids:
+        for attempt in (1, 2):
+            event = db.session.get(InboundEvent, event_id)
+            if event is None or event.processed_at is not None:
+                break
+            try:
+                channel = event.channel
+                found = _process_one(channel, channel_service.adapter_for(channel), event, {})
+                _commit_keeping_state()
+                results.extend(found)
+                break
+            except Exception as exc:  # noqa: BLE001 - one bad event must not block the rest
+                db.session.rollback()
+                if attempt == 2:
+                    failed.add(event_id)
+                    _record_failure(event_id, exc)
     return results
+
+
+def _record_failure(event_id: int, exc: Exception) -> None:
+    event = db.session.get(InboundEvent, event_id)
+    event.attempts += 1
+    event.error = f"{type(exc).__name__}: {exc}"[:2000]
+    db.session.commit()
+    log.error("inbound event %s failed (attempt %s): %s", event_id, event.attempts, event.error,
+              exc_info=exc)
 
 
 def _commit_keeping_state() -> None:
@@ -155,13 +179,16 @@ def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache:
         identity, _created = contacts.find_or_create_identity(
             channel, item.sender_id, item.sender_name, item.sender_details)
         cache[("identity", item.sender_id)] = identity
-    chat = cache.get(("chat", identity.id))
+    chat = cache.get(("chat", identity))
     chat_is_new = False
     if chat is None or not chat.is_open:
         chat, chat_is_new = chats.find_or_open_chat(channel, identity)
-        cache[("chat", identity.id)] = chat
+        cache[("chat", identity)] = chat
         if chat_is_new:
-            chats.offer_if_possible(chat)
+            active_key = ("someone_active", channel.queue_id)
+            if active_key not in cache:
+                cache[active_key] = chats.queue_has_active_member(channel.queue_id)
+            chats.offer_if_possible(chat, cache[active_key])
     message = Message(chat=chat, direction="in", text=item.text or "", status="received",
                       external_id=item.external_id, client_id=item.client_id,
                       inbound_event_id=event.id, sent_at=item.sent_at, attachments=[])

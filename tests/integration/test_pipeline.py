@@ -1,5 +1,6 @@
 """The whole inbound/outbound pipeline against real Redis, a real RQ worker and gunicorn."""
 import json
+import re
 import secrets
 import threading
 
@@ -148,3 +149,41 @@ def test_reply_reaches_visitor_socket_and_accept_race(stack, operator):
                  message="statistics")
     finally:
         vws.close()
+
+
+def test_burst_from_many_visitors_is_processed_completely(stack, operator):
+    """Customers writing at once while the worker writes too: every message is stored,
+    processed and pushed live; the worker never trips over SQLite's write lock."""
+    olga = operator("olga@example.com")
+    olga.post("/workspace/presence", {"presence": "active"})
+    ws = olga.websocket()
+    visitors = [secrets.token_hex(16) for _ in range(20)]
+    try:
+        receive_until(ws, lambda f: 'id="ws-state"' in f)
+
+        def write(visitor):
+            with requests.Session() as http:
+                for i in range(10):
+                    resp = http.post(
+                        f"{stack.base_url}/widget/v1/{stack.data['channel_public_id']}/messages",
+                        data={"visitor": visitor, "client_id": secrets.token_hex(8),
+                              "text": f"{visitor[:6]}-{i}"}, headers={"Origin": ORIGIN}, timeout=10)
+                    assert resp.status_code == 202
+
+        threads = [threading.Thread(target=write, args=(v,)) for v in visitors]
+        [t.start() for t in threads]
+        seen = set()
+        import time
+        deadline = time.monotonic() + 60
+        while len(seen) < 200 and time.monotonic() < deadline:
+            frame = ws.receive(timeout=1)
+            if frame:
+                seen.update(re.findall(r"\b([0-9a-f]{6}-\d)\b", frame))
+        [t.join() for t in threads]
+        assert len(seen) == 200, f"{200 - len(seen)} messages never reached the operator"
+        for visitor in visitors:
+            texts = [m["text"] for m in conversation(stack, visitor)["messages"]]
+            assert texts == [f"{visitor[:6]}-{i}" for i in range(10)]
+    finally:
+        ws.close()
+    assert "Traceback" not in stack.log("worker")
