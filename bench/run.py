@@ -616,8 +616,8 @@ def main() -> int:
         out(f"   total   {sum(idle_rss.values()):7.1f} MB  [{sum(idle_pss.values()):6.1f}]")
 
         # -- 1. RQ's ceiling ----------------------------------------------------------
-        out(f"\n[1] RQ's own ceiling on this Redis: no-op jobs (bench.run.noop, the app's "
-            f"job options), one burst worker in a subprocess")
+        out("\n[1] RQ's own ceiling on this Redis: no-op jobs (bench.run.noop, the app's "
+            "job options), one burst worker in a subprocess")
         simple = rq_ceiling(stack, "simple", n_simple, children)
         out(f"   rq.SimpleWorker: {simple['jobs']} jobs in {simple['seconds']:.2f} s = "
             f"{simple['rate']:.0f} jobs/s  (left {simple['left']}, failed {simple['failed']})")
@@ -640,8 +640,8 @@ def main() -> int:
         sampler.start()
 
         # -- 2. throughput ----------------------------------------------------------------
-        out(f"\n[2] Sustained inbound throughput (widget POST -> worker -> published), an "
-            f"Active operator's websocket open; closed-loop senders")
+        out("\n[2] Sustained inbound throughput (widget POST -> worker -> published), an "
+            "Active operator's websocket open; closed-loop senders")
         results_tp = []
         threads = 16
         plan = [[new_visitor() for _ in range(n_many // threads)] for _ in range(threads)]

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
 
-def store_event(channel: Channel, external_id: str, payload: dict,
+def store_event(channel, external_id: str, payload: dict,
                 sender_ref: str | None = None) -> tuple[InboundEvent, bool]:
     """Store a raw event; a repeat of the same (channel, external id) is a no-op.
     Returns (event, created)."""
@@ -27,7 +27,7 @@ def store_event(channel: Channel, external_id: str, payload: dict,
                          sender_ref=sender_ref)
     db.session.add(event)
     try:
-        db.session.commit()
+        _commit_keeping_state()
     except IntegrityError:
         db.session.rollback()
         existing = db.session.scalar(db.select(InboundEvent).where(
@@ -207,7 +207,7 @@ def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache:
     return message, chat_is_new
 
 
-def pending_events_for(channel: Channel, sender_ref: str) -> list[InboundEvent]:
+def pending_events_for(channel, sender_ref: str) -> list[InboundEvent]:
     """Events accepted from this sender but not processed yet (the widget shows them)."""
     return list(db.session.scalars(db.select(InboundEvent).where(
         InboundEvent.channel_id == channel.id, InboundEvent.sender_ref == sender_ref,

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from simple_websocket import ConnectionClosed
 
 from ...extensions import csrf, db, limiter, sock
-from ...models import Attachment, Channel, Chat, ContactIdentity, Message, utcnow
+from ...models import Attachment, Chat, ContactIdentity, Message, utcnow
 from ...realtime import current_hub
 from ...realtime.topics import visitor_topic
 from ...services import delivery, inbound, storage, widget_view
-from ...services.channels import normalize_origin
+from ...services.channels import ChannelSnapshot, channel_snapshot, normalize_origin
 from ...services.errors import ServiceError
 from ...services.storage import UploadRejected
 from ..files.views import send_attachment
@@ -38,9 +37,8 @@ def _limit():
 limiter.limit(_limit)(bp)
 
 
-def _channel(public_id: str) -> Channel:
-    channel = db.session.scalar(db.select(Channel).where(
-        Channel.public_id == public_id, Channel.kind == "website"))
+def _channel(public_id: str) -> ChannelSnapshot:
+    channel = channel_snapshot(public_id, "website")
     if channel is None:
         log.info("widget: unknown channel %r from %s", public_id, request.headers.get("Origin"))
         raise ServiceError(_("This chat is not available."), status=404)
@@ -58,7 +56,7 @@ def _console_origin() -> str:
     return normalize_origin(request.host_url)
 
 
-def _check_origin(channel: Channel) -> str:
+def _check_origin(channel: ChannelSnapshot) -> str:
     """The site embedding the widget must be one of the channel's allowed sites (the
     console itself is allowed too, for the preview page)."""
     origin = _request_origin()
@@ -129,7 +127,7 @@ def config(public_id):
         })
 
 
-def _latest_chat(channel: Channel, visitor: str) -> tuple[ContactIdentity | None, Chat | None]:
+def _latest_chat(channel: ChannelSnapshot, visitor: str) -> tuple[ContactIdentity | None, Chat | None]:
     identity = db.session.scalar(db.select(ContactIdentity).where(
         ContactIdentity.channel_id == channel.id, ContactIdentity.external_id == visitor))
     if identity is None:
