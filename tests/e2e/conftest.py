@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from integration.conftest import PASSWORD, seed
-from stack import ROOT, Stack
+from integration.conftest import PASSWORD
+from stack import ROOT, running_stack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
@@ -86,17 +86,8 @@ def host_site(tmp_path):
 
 @pytest.fixture
 def stack(tmp_path, host_site):
-    s = Stack(tmp_path / "stack", os.environ.get("TEST_DATABASE_URL"))
-    try:
-        s.start()
-        s.data = seed(s, origins=(host_site.origin,))
+    with running_stack(tmp_path / "stack", origins=(host_site.origin,)) as s:
         yield s
-    finally:
-        s.stop()
-        for name in ("web", "worker"):
-            log = s.log(name)
-            if "Traceback" in log:
-                print(f"--- {name}.log ---\n{log[-4000:]}")
 
 
 class Person:

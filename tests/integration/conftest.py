@@ -1,8 +1,6 @@
-import os
-
 import pytest
 
-from stack import Operator, Stack
+from stack import Operator, Stack, running_stack
 
 PASSWORD = "integration password"
 
@@ -35,17 +33,8 @@ def seed(stack: Stack, origins=("https://shop.example",)) -> dict:
 
 @pytest.fixture
 def stack(tmp_path):
-    s = Stack(tmp_path, os.environ.get("TEST_DATABASE_URL"))
-    try:
-        s.start()
-        s.data = seed(s)
+    with running_stack(tmp_path) as s:
         yield s
-    finally:
-        s.stop()
-        for name in ("web", "worker"):
-            log = s.log(name)
-            if "Traceback" in log:
-                print(f"--- {name}.log ---\n{log[-4000:]}")
 
 
 @pytest.fixture
