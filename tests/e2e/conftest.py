@@ -29,7 +29,8 @@ def _backend() -> str:
 @pytest.fixture(scope="session")
 def chromium():
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed")
+        # Not a skip: the end-to-end tests are part of the suite, never silently absent.
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:

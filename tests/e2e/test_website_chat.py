@@ -18,7 +18,7 @@ import requests
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from stack import Operator
+from stack import Operator, wait_for
 
 from .conftest import PASSWORD, TIMEOUT_MS
 
@@ -345,3 +345,42 @@ def test_refusal_toast_when_the_waiting_item_is_already_gone(stack, host_site, p
     expect(toast).to_have_text("Oleg Operator has already accepted this chat.")
     expect(olga.page.locator("#chat-panel form[data-composer]")).to_have_count(0)
     artifacts.shot(olga.page, "olga-refused-after-item-removed")
+
+
+def test_reconnect_resyncs_what_was_missed(stack, host_site, people, artifacts):
+    """The operator's connection drops; meanwhile a chat arrives and is pushed to nobody.
+    When the connection comes back, the page shows it was disconnected, then catches up
+    without a reload."""
+    olga = people("olga")
+    log_in(olga.page, stack.base_url, "olga@example.com")
+    go_active(olga.page)
+    olga.page.evaluate("window.__e2eNoReload = 'still here'")
+    stack.stop_worker()  # the message will be stored but not processed yet
+    resp = requests.post(
+        f"{stack.base_url}/widget/v1/{stack.data['channel_public_id']}/messages",
+        data={"visitor": secrets.token_hex(16), "client_id": secrets.token_hex(8),
+              "text": "Sent while you were offline"},
+        headers={"Origin": host_site.origin}, timeout=10)
+    assert resp.status_code == 202
+    stack._stop("web")  # the operator's socket drops
+    expect(olga.page.locator("#ws-state")).to_have_attribute("data-state", "offline")
+    artifacts.shot(olga.page, "disconnected")
+    stack.start_worker()  # processes the message and publishes it: no socket hears it
+    # The chat exists before the web comes back.
+    wait_for(lambda: _chat_count(stack) == 1, timeout=30, message="the worker to open the chat")
+    stack.start_web()
+    expect(olga.page.locator("#ws-state")).to_have_attribute("data-state", "live", timeout=40_000)
+    expect(olga.page.locator("#waiting-list > li.chat-item.waiting")).to_contain_text(
+        "Sent while you were offline")
+    assert olga.page.evaluate("window.__e2eNoReload") == "still here"
+    artifacts.shot(olga.page, "resynced")
+
+
+def _chat_count(stack) -> int:
+    import sqlalchemy as sa
+    engine = sa.create_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM chats")).scalar()
+    finally:
+        engine.dispose()
