@@ -49,7 +49,8 @@ def main() -> int:
         threading.Thread(target=sweeper_loop, args=(app, stop), name="sweeper",
                          daemon=True).start()
         try:
-            worker.work(with_scheduler=False, logging_level=os.environ.get("LOG_LEVEL", "WARNING"))
+            # The scheduler runs delayed jobs: delivery retries after a rate limit.
+            worker.work(with_scheduler=True, logging_level=os.environ.get("LOG_LEVEL", "WARNING"))
         finally:
             stop.set()
     return 0

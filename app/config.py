@@ -72,6 +72,8 @@ class Config:
         # Inline jobs run in the web process (unit tests); otherwise RQ.
         self.JOBS_INLINE = False
         self.REALTIME_BACKEND = "redis"
+        # Provider API base URLs: configurable so tests run against local fakes.
+        self.TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
         # The address customers reach this console at (embed snippets, widget file links).
         self.PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
         self.SWEEP_AFTER_SECONDS = float(os.environ.get("SWEEP_AFTER_SECONDS", "30"))

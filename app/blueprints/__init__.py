@@ -2,8 +2,9 @@
 
 
 def register_blueprints(app) -> None:
-    from . import auth, channels, chats, contacts, files, queues, settings, setup, widget, workspace
+    from . import (auth, channels, chats, contacts, files, queues, settings, setup, webhooks,
+                   widget, workspace)
     from ..realtime import views as realtime_views
     for module in (setup, auth, settings, queues, channels, workspace, chats, contacts, files,
-                   widget, realtime_views):
+                   widget, webhooks, realtime_views):
         app.register_blueprint(module.bp)

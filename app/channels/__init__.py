@@ -1,10 +1,12 @@
 """Channel adapters, one per provider, found by `kind` through this registry."""
-from .base import (ChannelAdapter, ChannelError, InboundAttachment, InboundMessage,
-                   OutboundAttachment, OutboundMessage, SendResult)
+from .base import (BotInfo, ChannelAdapter, ChannelError, InboundAttachment, InboundMessage,
+                   InboundStatus, OutboundAttachment, OutboundMessage, SendResult)
+from .telegram import TelegramAdapter
 from .website import WebsiteAdapter
 
 REGISTRY: dict[str, type[ChannelAdapter]] = {
     WebsiteAdapter.kind: WebsiteAdapter,
+    TelegramAdapter.kind: TelegramAdapter,
 }
 
 
@@ -15,5 +17,6 @@ def adapter_class(kind: str) -> type[ChannelAdapter]:
         raise LookupError(f"unknown channel kind {kind!r}") from None
 
 
-__all__ = ["REGISTRY", "adapter_class", "ChannelAdapter", "ChannelError", "InboundAttachment",
-           "InboundMessage", "OutboundAttachment", "OutboundMessage", "SendResult"]
+__all__ = ["REGISTRY", "adapter_class", "BotInfo", "ChannelAdapter", "ChannelError",
+           "InboundAttachment", "InboundMessage", "InboundStatus", "OutboundAttachment",
+           "OutboundMessage", "SendResult"]

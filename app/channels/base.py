@@ -31,12 +31,29 @@ class InboundMessage:
 
 
 @dataclass
+class InboundStatus:
+    """Whether we can write to the sender now (blocked the bot, unsubscribed, came back)."""
+
+    sender_id: str
+    reachable: bool
+    sender_name: str | None = None
+
+
+@dataclass
+class BotInfo:
+    external_id: str
+    username: str
+    name: str
+
+
+@dataclass
 class OutboundAttachment:
     filename: str
     mime: str
     size: int
     url: str
     is_image: bool
+    path: str | None = None  # our stored copy, for providers that take uploads
 
 
 @dataclass
@@ -64,6 +81,8 @@ class ChannelError(Exception):
         self.reason = reason
         self.retry_after = retry_after
         self.permanent = permanent
+        self.recipient_unreachable = False
+        self.code = None
 
 
 class ChannelAdapter:
@@ -82,8 +101,26 @@ class ChannelAdapter:
         self.publish = publish
         self.config = config or {}
 
+    needs_webhook = False
+
     def verify_request(self, headers, raw_body: bytes) -> bool:
         return True
+
+    def event_key(self, payload: dict) -> tuple[str, str | None]:
+        """(the provider's unique id of this event, the sender's id) for deduplication."""
+        raise NotImplementedError
+
+    def connect(self) -> BotInfo:
+        raise NotImplementedError
+
+    def register_webhook(self, url: str) -> dict:
+        raise NotImplementedError
+
+    def download(self, media_ref: str) -> bytes:
+        raise NotImplementedError
+
+    def check_outbound(self, text: str, attachment) -> str | None:
+        return None
 
     def parse(self, payload: dict) -> list[InboundMessage]:
         raise NotImplementedError

@@ -5,6 +5,7 @@ If Redis is down, enqueue logs and returns: the state is already committed in th
 database and the sweeper (worker.py) re-enqueues whatever is left unprocessed.
 """
 import importlib
+from datetime import timedelta
 import logging
 
 import redis
@@ -32,10 +33,14 @@ def _resolve(path: str):
 
 
 def enqueue(path: str, *args, queue: str = "default", job_id: str | None = None,
-            skip_if_pending: bool = False) -> bool:
-    """Run `path(*args)` in the worker. Returns False when it could not be queued."""
+            skip_if_pending: bool = False, delay: float | None = None) -> bool:
+    """Run `path(*args)` in the worker (after `delay` seconds). Returns False when it
+    could not be queued."""
     if current_app.config.get("JOBS_INLINE"):
-        _resolve(path)(*args)
+        if delay:
+            current_app.extensions.setdefault("switchboard_delayed", []).append((path, args))
+        else:
+            _resolve(path)(*args)
         return True
     try:
         conn = redis_connection()
@@ -47,9 +52,12 @@ def enqueue(path: str, *args, queue: str = "default", job_id: str | None = None,
                     return True
             except Exception:  # noqa: BLE001 - no such job: enqueue it
                 pass
-        Queue(queue, connection=conn).enqueue(
-            path, *args, job_id=job_id, result_ttl=0, failure_ttl=7 * 86400,
-            job_timeout=300)
+        options = dict(job_id=job_id, result_ttl=0, failure_ttl=7 * 86400, job_timeout=300)
+        if delay:
+            Queue(queue, connection=conn).enqueue_in(timedelta(seconds=delay), path, *args,
+                                                     **options)
+        else:
+            Queue(queue, connection=conn).enqueue(path, *args, **options)
         return True
     except redis.RedisError as exc:
         log.warning("jobs: could not enqueue %s%r on %s (%s); the sweeper will retry",

@@ -71,6 +71,7 @@ class Message(db.Model):
     sent_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     status_changed_at = mapped_column(UTCDateTime, default=utcnow)
+    delivery_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
     chat = db.relationship("Chat", back_populates="messages")
     author = db.relationship("User")

@@ -1,17 +1,24 @@
 """Channels: creating and configuring them, and building their adapters."""
 from __future__ import annotations
 
+import logging
+import re
 import time
 from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
 
-from ..channels import adapter_class
+from ..channels import ChannelError, adapter_class
+from ..channels.telegram import new_webhook_secret
 from ..extensions import db
 from ..models import Channel, ChatQueue
+from ..models.channel import new_public_id
 from ..realtime import publish
+from . import secrets as secret_store
 from .errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,10 +63,81 @@ def _forget(channel: Channel) -> None:
     current_app.extensions.setdefault("switchboard_channels", {}).pop(channel.public_id, None)
 
 
-def adapter_for(channel: Channel):
+def adapter_for(channel: Channel, secrets: dict | None = None):
     settings = dict(channel.settings or {})
     settings["channel_id"] = channel.id
-    return adapter_class(channel.kind)(settings, None, publish=publish, config=current_app.config)
+    if secrets is None:
+        secrets = secret_store.decrypt(channel.secrets_encrypted)
+    return adapter_class(channel.kind)(settings, secrets, publish=publish,
+                                       config=current_app.config)
+
+
+def public_base_url(fallback: str) -> str:
+    return (current_app.config.get("PUBLIC_URL") or fallback).rstrip("/")
+
+
+def webhook_url(channel: Channel, base: str) -> str:
+    return f"{base.rstrip('/')}/webhooks/{channel.kind}/{channel.public_id}"
+
+
+TELEGRAM_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,60}$")
+
+
+def connect_telegram(*, name: str, queue: ChatQueue, token: str, base_url: str) -> Channel:
+    """Check the token with Telegram, refuse a bot that is already connected, register
+    the webhook with a per-channel secret. Nothing is stored unless all of it worked."""
+    token = token.strip()
+    if not TELEGRAM_TOKEN_RE.match(token):
+        raise ServiceError(_("This does not look like a bot token. Copy it from @BotFather: "
+                             "digits, a colon, then letters and digits."))
+    secrets = {"token": token, "webhook_secret": new_webhook_secret()}
+    channel = Channel(kind="telegram", name=name.strip(), queue_id=queue.id,
+                      public_id=new_public_id(), settings={})
+    adapter = adapter_for(channel, secrets)
+    try:
+        bot = adapter.connect()
+    except ChannelError as exc:
+        log.info("telegram connect refused: %s", exc.reason)
+        raise ServiceError(_("Telegram refused the token: %(reason)s", reason=exc.reason)) from exc
+    for other in db.session.scalars(db.select(Channel).where(Channel.kind == "telegram")):
+        if other.setting("bot_id") == bot.external_id:
+            raise ServiceError(_("The bot @%(bot)s is already connected here as “%(name)s”.",
+                                 bot=bot.username, name=other.name), status=409)
+    channel.settings = {"bot_id": bot.external_id, "bot_username": bot.username,
+                        "bot_name": bot.name, "console_url": base_url}
+    try:
+        info = adapter.register_webhook(webhook_url(channel, base_url))
+    except ChannelError as exc:
+        log.info("telegram webhook refused: %s", exc.reason)
+        raise ServiceError(_("Telegram did not accept the webhook: %(reason)s",
+                             reason=exc.reason)) from exc
+    channel.secrets_encrypted = secret_store.encrypt(secrets)
+    channel.settings = dict(channel.settings, webhook=_webhook_summary(info))
+    db.session.add(channel)
+    db.session.commit()
+    log.info("telegram channel %s connected to bot %s", channel.id, bot.external_id)
+    return channel
+
+
+def reregister_webhook(channel: Channel, base_url: str) -> dict:
+    """Register the webhook again ("actualize"); returns the provider's view of it."""
+    adapter = adapter_for(channel)
+    try:
+        info = adapter.register_webhook(webhook_url(channel, base_url))
+    except ChannelError as exc:
+        channel.settings = dict(channel.settings, last_error=exc.reason)
+        db.session.commit()
+        raise ServiceError(_("The provider refused: %(reason)s", reason=exc.reason),
+                           status=502) from exc
+    channel.settings = dict(channel.settings, webhook=_webhook_summary(info), last_error=None)
+    db.session.commit()
+    _forget(channel)
+    return info
+
+
+def _webhook_summary(info: dict) -> dict:
+    return {k: info.get(k) for k in ("url", "pending_update_count", "last_error_message",
+                                     "last_error_date", "max_connections")}
 
 
 def normalize_origin(value: str) -> str | None:
@@ -109,5 +187,12 @@ def save_website_channel(channel: Channel | None, *, name: str, queue: ChatQueue
 
 def set_enabled(channel: Channel, enabled: bool) -> None:
     channel.is_enabled = enabled
+    db.session.commit()
+    _forget(channel)
+
+
+def rename_channel(channel: Channel, name: str, queue: ChatQueue) -> None:
+    channel.name = name.strip()
+    channel.queue_id = queue.id
     db.session.commit()
     _forget(channel)

@@ -7,12 +7,12 @@ import time
 
 from sqlalchemy.exc import IntegrityError
 
-from ..channels import InboundMessage
+from ..channels import ChannelError, InboundMessage, InboundStatus
 from ..extensions import db
 from .. import jobs
 from ..models import Attachment, Channel, Chat, InboundEvent, Message, utcnow
 from . import channels as channel_service
-from . import chats, contacts, live
+from . import chats, contacts, live, storage
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +155,20 @@ def _commit_keeping_state() -> None:
 
 
 def _process_one(channel: Channel, adapter, event: InboundEvent, cache: dict):
+    items = adapter.parse(event.payload)
+    for item in items:
+        if isinstance(item, InboundMessage):
+            _fetch_media(adapter, item)
     # No autoflush: whatever this batch created is in `cache`, so lookups need not
     # flush pending rows first (a flush per lookup was half the cost of a message).
+    # Nothing is written before the commit, so downloads above never hold SQLite's lock.
+    results = []
     with db.session.no_autoflush:
-        results = [_receive(channel, event, item, cache) for item in adapter.parse(event.payload)]
+        for item in items:
+            if isinstance(item, InboundStatus):
+                _set_reachable(channel, item, cache)
+            else:
+                results.append(_receive(channel, event, item, cache))
     event.processed_at = utcnow()
     event.error = None
     channel.last_event_at = event.received_at
@@ -169,6 +179,42 @@ def process_event(event_id: int) -> None:
     event = db.session.get(InboundEvent, event_id)
     if event is not None and event.processed_at is None:
         drain_channel(event.channel_id)
+
+
+def _fetch_media(adapter, item: InboundMessage) -> None:
+    """Provider links expire: media are copied into our storage when the message arrives.
+    What cannot be kept (too large, a refused type) is noted in the message instead of
+    blocking it; a provider outage raises, and the event is retried."""
+    kept = []
+    for att in item.attachments:
+        if att.storage_key is not None or att.media_ref is None:
+            kept.append(att)
+            continue
+        try:
+            data = adapter.download(att.media_ref)
+            stored = storage.save_upload(data, att.filename, max_size=adapter.max_file_size)
+        except ChannelError as exc:
+            if not exc.permanent:
+                raise
+            item.text = (item.text + "\n" if item.text else "") + f"[{att.filename}: {exc.reason}]"
+            continue
+        except storage.UploadRejected as exc:
+            item.text = (item.text + "\n" if item.text else "") + f"[{att.filename}: {exc.message}]"
+            continue
+        att.storage_key, att.mime, att.size = stored.storage_key, stored.mime, stored.size
+        att.is_image, att.width, att.height = stored.is_image, stored.width, stored.height
+        kept.append(att)
+    item.attachments = kept
+
+
+def _set_reachable(channel: Channel, item: InboundStatus, cache: dict) -> None:
+    """The customer blocked the bot / unsubscribed, or came back."""
+    identity = cache.get(("identity", item.sender_id))
+    if identity is None:
+        identity, _created = contacts.find_or_create_identity(channel, item.sender_id,
+                                                              item.sender_name)
+        cache[("identity", item.sender_id)] = identity
+    identity.is_reachable = item.reachable
 
 
 def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache: dict):

@@ -2,7 +2,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 
@@ -22,3 +22,14 @@ class WebsiteChannelForm(FlaskForm):
                         render_kw={"type": "color"})
     position = SelectField(_l("Position"), choices=[("right", _l("Bottom right")),
                                                     ("left", _l("Bottom left"))])
+
+
+class MessengerChannelForm(FlaskForm):
+    name = StringField(_l("Channel name"), validators=[DataRequired(), Length(max=120)])
+    queue = SelectField(_l("Queue"), coerce=int)
+
+
+class TelegramChannelForm(MessengerChannelForm):
+    token = PasswordField(_l("Bot token"), validators=[DataRequired(), Length(max=100)],
+                          render_kw={"autocomplete": "off", "spellcheck": "false",
+                                     "placeholder": "123456789:AA…"})

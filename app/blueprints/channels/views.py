@@ -9,7 +9,7 @@ from ...services import channels
 from ...services.errors import ServiceError
 from ..forms_common import EmptyForm
 from . import bp
-from .forms import WebsiteChannelForm
+from .forms import MessengerChannelForm, TelegramChannelForm, WebsiteChannelForm
 
 
 @bp.before_request
@@ -43,12 +43,20 @@ def _snippet(channel: Channel) -> str:
             f'</script>')
 
 
-@bp.route("/settings/channels/new/website", methods=["GET", "POST"])
 @bp.route("/settings/channels/<int:channel_id>", methods=["GET", "POST"])
-def website(channel_id=None):
-    channel = None
-    if channel_id is not None:
-        channel = db.session.get(Channel, channel_id) or abort(404)
+def page(channel_id):
+    channel = db.session.get(Channel, channel_id) or abort(404)
+    if channel.kind == "website":
+        return website(channel)
+    return messenger(channel)
+
+
+@bp.route("/settings/channels/new/website", methods=["GET", "POST"])
+def new_website():
+    return website(None)
+
+
+def website(channel):
     form = WebsiteChannelForm()
     _queue_choices(form)
     if not form.queue.choices:
@@ -77,7 +85,7 @@ def website(channel_id=None):
                 position=form.position.data, console_url=_console_url())
             flash(_("Channel created. Put the code below on your site.") if created
                   else _("Saved."), "success")
-            return redirect(url_for("channels.website", channel_id=channel.id))
+            return redirect(url_for("channels.page", channel_id=channel.id))
     return render_template("channels/website.html", form=form, channel=channel,
                            snippet=_snippet(channel) if channel else None,
                            toggle_form=EmptyForm()), 400 if form.errors else 200
@@ -95,4 +103,56 @@ def enabled(channel_id):
     if EmptyForm().validate_on_submit():
         channels.set_enabled(channel, request.form.get("enabled") == "1")
         flash(_("Channel enabled.") if channel.is_enabled else _("Channel disabled: it accepts no new messages."), "success")
-    return redirect(url_for("channels.website", channel_id=channel.id))
+    return redirect(url_for("channels.page", channel_id=channel.id))
+
+
+@bp.route("/settings/channels/new/telegram", methods=["GET", "POST"])
+def new_telegram():
+    form = TelegramChannelForm()
+    _queue_choices(form)
+    if not form.queue.choices:
+        flash(_("Create a queue first: every channel sends its chats to a queue."), "info")
+        return redirect(url_for("queues.edit"))
+    if form.validate_on_submit():
+        queue = db.session.get(ChatQueue, form.queue.data)
+        try:
+            channel = channels.connect_telegram(name=form.name.data, queue=queue,
+                                                token=form.token.data,
+                                                base_url=_console_url())
+        except ServiceError as exc:
+            form.token.errors.append(exc.message)
+        else:
+            flash(_("The bot @%(bot)s is connected. Messages to it now arrive in “%(queue)s”.",
+                    bot=channel.setting("bot_username"), queue=queue.name), "success")
+            return redirect(url_for("channels.page", channel_id=channel.id))
+    return render_template("channels/new_messenger.html", form=form, kind="telegram"), \
+        400 if form.errors else 200
+
+
+def messenger(channel):
+    form = MessengerChannelForm(obj=channel)
+    _queue_choices(form)
+    if request.method == "GET":
+        form.queue.data = channel.queue_id
+    if form.validate_on_submit():
+        channels.rename_channel(channel, form.name.data, db.session.get(ChatQueue, form.queue.data))
+        flash(_("Saved."), "success")
+        return redirect(url_for("channels.page", channel_id=channel.id))
+    return render_template("channels/messenger.html", form=form, channel=channel,
+                           webhook_url=channels.webhook_url(channel, _console_url()),
+                           toggle_form=EmptyForm(), action_form=EmptyForm()), \
+        400 if form.errors else 200
+
+
+@bp.post("/settings/channels/<int:channel_id>/webhook")
+def webhook(channel_id):
+    """Register the webhook again ("actualize") and show the provider's answer."""
+    channel = db.session.get(Channel, channel_id) or abort(404)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        info = channels.reregister_webhook(channel, _console_url())
+    except ServiceError as exc:
+        return render_template("channels/_provider_error.html", message=exc.message), 200, \
+            {"HX-Retarget": "#modal", "HX-Reswap": "innerHTML"}
+    return render_template("channels/_webhook_status.html", channel=channel, info=info)
