@@ -42,7 +42,8 @@ def wait_for(predicate, timeout=15.0, interval=0.05, message="condition"):
 
 
 class Stack:
-    def __init__(self, tmp: Path, database_url: str | None = None):
+    def __init__(self, tmp: Path, database_url: str | None = None, extra_env: dict | None = None):
+        self.extra_env = dict(extra_env or {})
         self.tmp = tmp
         self.instance = tmp / "instance"
         self.instance.mkdir(parents=True, exist_ok=True)
@@ -59,7 +60,9 @@ class Stack:
         env.update(SWITCHBOARD_INSTANCE=str(self.instance), DATABASE_URL=self.database_url,
                    REDIS_URL=self.redis_url, SECRET_KEY="stack-secret", SWEEP_INTERVAL="1",
                    SWEEP_AFTER_SECONDS="1", PYTHONUNBUFFERED="1", FLASK_APP="app:create_cli_app",
-                   WIDGET_RATE_LIMIT="100000 per minute", LOGIN_RATE_LIMIT="1000 per minute")
+                   WIDGET_RATE_LIMIT="100000 per minute", LOGIN_RATE_LIMIT="1000 per minute",
+                   PUBLIC_URL=self.base_url)
+        env.update(self.extra_env)
         return env
 
     def _spawn(self, name, args):
@@ -150,11 +153,11 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(tmp: Path, origins=("https://shop.example",)):
+def running_stack(tmp: Path, origins=("https://shop.example",), extra_env: dict | None = None):
     """A started, seeded stack (TEST_DATABASE_URL or SQLite); stopped afterwards, with
     the logs of any traceback printed for the failing test."""
     from integration.conftest import seed
-    s = Stack(tmp, os.environ.get("TEST_DATABASE_URL"))
+    s = Stack(tmp, os.environ.get("TEST_DATABASE_URL"), extra_env)
     try:
         s.start()
         s.data = seed(s, origins=origins)

@@ -98,7 +98,8 @@ def _reencode_image(data: bytes, mime: str) -> tuple[bytes, int, int]:
             else:
                 img.save(out, fmt)
             return out.getvalue(), width, height
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError,
+            SyntaxError, EOFError) as exc:  # Pillow reports a corrupt file in many ways
         raise UploadRejected(_("This image could not be read.")) from exc
 
 

@@ -164,3 +164,12 @@ def test_preflight_for_allowed_origin(org, app):
                                               "Access-Control-Request-Method": "POST"})
     assert resp.status_code == 204
     assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_corrupt_image_is_refused_not_a_500(org, app):
+    broken = png_bytes()[:-20] + b"garbage"
+    resp = widget_post(app.test_client(), org.channel, visitor_id(), text="",
+                       file=(io.BytesIO(broken), "broken.png"))
+    assert resp.status_code == 400
+    assert resp.get_json()["error"] == "This image could not be read."
+    assert count(InboundEvent) == 0
