@@ -125,7 +125,8 @@ def init_app(app) -> None:
     def require_setup():
         # Until the first admin exists, every page leads to the setup wizard.
         endpoint = request.endpoint or ""
-        if endpoint.startswith(("setup.", "static", "health", "auth.language", "webhooks.")) or \
+        if endpoint.startswith(("setup.", "static", "health", "auth.language", "webhooks.",
+                                "files.public")) or \
                 request.path.startswith("/widget/"):
             return None
         if app.extensions.get("switchboard_setup_done"):

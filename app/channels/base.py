@@ -103,6 +103,15 @@ class ChannelAdapter:
 
     needs_webhook = False
 
+    @classmethod
+    def token_looks_valid(cls, token: str) -> bool:
+        return bool(token)
+
+    @classmethod
+    def token_hint(cls) -> str:
+        """A readable message for a token that does not look right."""
+        return "The token is empty."
+
     def verify_request(self, headers, raw_body: bytes) -> bool:
         return True
 

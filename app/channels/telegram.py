@@ -3,11 +3,13 @@ text, photos and documents. Base URL from config (TELEGRAM_API_URL) so tests use
 from __future__ import annotations
 
 import hmac
+import re
 import logging
 import secrets
 from datetime import datetime, timezone
 
 import requests
+from flask_babel import gettext as _
 
 from .base import (BotInfo, ChannelAdapter, ChannelError, InboundAttachment, InboundMessage,
                    InboundStatus, OutboundMessage, SendResult)
@@ -42,6 +44,17 @@ class TelegramAdapter(ChannelAdapter):
         super().__init__(channel_settings, secrets, **kw)
         self.base_url = (self.config.get("TELEGRAM_API_URL") or "https://api.telegram.org").rstrip("/")
         self.http = requests.Session()
+
+    TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,60}$")
+
+    @classmethod
+    def token_looks_valid(cls, token: str) -> bool:
+        return bool(cls.TOKEN_RE.match(token))
+
+    @classmethod
+    def token_hint(cls) -> str:
+        return _("This does not look like a bot token. Copy it from @BotFather: "
+                 "digits, a colon, then letters and digits.")
 
     # -- the wire ---------------------------------------------------------------
     @property

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 
@@ -80,42 +79,48 @@ def webhook_url(channel: Channel, base: str) -> str:
     return f"{base.rstrip('/')}/webhooks/{channel.kind}/{channel.public_id}"
 
 
-TELEGRAM_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,60}$")
+def connect_bot(kind: str, *, name: str, queue: ChatQueue, token: str,
+                base_url: str) -> Channel:
+    """Connect a messenger bot: check the token with the provider, refuse a bot that is
+    already connected, register the webhook with a per-channel secret.
 
-
-def connect_telegram(*, name: str, queue: ChatQueue, token: str, base_url: str) -> Channel:
-    """Check the token with Telegram, refuse a bot that is already connected, register
-    the webhook with a per-channel secret. Nothing is stored unless all of it worked."""
+    The channel is committed before the webhook is registered, because some providers
+    (Viber) call the webhook to verify it during registration; if anything fails, the
+    channel is removed again, so nothing half-made is left behind."""
+    cls = adapter_class(kind)
     token = token.strip()
-    if not TELEGRAM_TOKEN_RE.match(token):
-        raise ServiceError(_("This does not look like a bot token. Copy it from @BotFather: "
-                             "digits, a colon, then letters and digits."))
+    if not cls.token_looks_valid(token):
+        raise ServiceError(cls.token_hint())
     secrets = {"token": token, "webhook_secret": new_webhook_secret()}
-    channel = Channel(kind="telegram", name=name.strip(), queue_id=queue.id,
+    channel = Channel(kind=kind, name=name.strip(), queue_id=queue.id,
                       public_id=new_public_id(), settings={})
     adapter = adapter_for(channel, secrets)
     try:
         bot = adapter.connect()
     except ChannelError as exc:
-        log.info("telegram connect refused: %s", exc.reason)
-        raise ServiceError(_("Telegram refused the token: %(reason)s", reason=exc.reason)) from exc
-    for other in db.session.scalars(db.select(Channel).where(Channel.kind == "telegram")):
+        log.info("%s connect refused: %s", kind, exc.reason)
+        raise ServiceError(_("%(provider)s refused the token: %(reason)s",
+                             provider=cls.label, reason=exc.reason)) from exc
+    for other in db.session.scalars(db.select(Channel).where(Channel.kind == kind)):
         if other.setting("bot_id") == bot.external_id:
             raise ServiceError(_("The bot @%(bot)s is already connected here as “%(name)s”.",
                                  bot=bot.username, name=other.name), status=409)
     channel.settings = {"bot_id": bot.external_id, "bot_username": bot.username,
                         "bot_name": bot.name, "console_url": base_url}
-    try:
-        info = adapter.register_webhook(webhook_url(channel, base_url))
-    except ChannelError as exc:
-        log.info("telegram webhook refused: %s", exc.reason)
-        raise ServiceError(_("Telegram did not accept the webhook: %(reason)s",
-                             reason=exc.reason)) from exc
     channel.secrets_encrypted = secret_store.encrypt(secrets)
-    channel.settings = dict(channel.settings, webhook=_webhook_summary(info))
     db.session.add(channel)
     db.session.commit()
-    log.info("telegram channel %s connected to bot %s", channel.id, bot.external_id)
+    try:
+        info = adapter_for(channel).register_webhook(webhook_url(channel, base_url))
+    except ChannelError as exc:
+        log.info("%s webhook refused: %s", kind, exc.reason)
+        db.session.delete(channel)
+        db.session.commit()
+        raise ServiceError(_("%(provider)s did not accept the webhook: %(reason)s",
+                             provider=cls.label, reason=exc.reason)) from exc
+    channel.settings = dict(channel.settings, webhook=_webhook_summary(info))
+    db.session.commit()
+    log.info("%s channel %s connected to bot %s", kind, channel.id, bot.external_id)
     return channel
 
 

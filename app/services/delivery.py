@@ -9,7 +9,7 @@ from ..channels import ChannelError, OutboundAttachment, OutboundMessage
 from ..jobs import enqueue
 from ..extensions import db
 from ..models import Message, utcnow
-from . import live, storage, widget_view
+from . import live, public_files, storage, widget_view
 from .channels import adapter_for
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ def deliver_message(message_id: int) -> None:
     outbound = OutboundMessage(
         message_id=message.id, chat_id=chat.id, recipient_id=chat.identity.external_id,
         text=message.text, payload=widget_view.message_json(message, channel) | {"status": "sent"},
-        attachments=[OutboundAttachment(filename=a.filename, mime=a.mime, size=a.size, url="",
+        attachments=[OutboundAttachment(filename=a.filename, mime=a.mime, size=a.size,
+                                        url=public_files.url_for_attachment(a, channel),
                                         is_image=a.is_image, path=str(storage.path_for(a.storage_key)))
                      for a in message.attachments])
     message.delivery_attempts = (message.delivery_attempts or 0) + 1

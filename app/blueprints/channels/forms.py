@@ -29,7 +29,7 @@ class MessengerChannelForm(FlaskForm):
     queue = SelectField(_l("Queue"), coerce=int)
 
 
-class TelegramChannelForm(MessengerChannelForm):
+class BotChannelForm(MessengerChannelForm):
     token = PasswordField(_l("Bot token"), validators=[DataRequired(), Length(max=100)],
                           render_kw={"autocomplete": "off", "spellcheck": "false",
-                                     "placeholder": "123456789:AA…"})
+                                     })

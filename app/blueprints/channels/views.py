@@ -9,7 +9,9 @@ from ...services import channels
 from ...services.errors import ServiceError
 from ..forms_common import EmptyForm
 from . import bp
-from .forms import MessengerChannelForm, TelegramChannelForm, WebsiteChannelForm
+from .forms import BotChannelForm, MessengerChannelForm, WebsiteChannelForm
+
+BOT_KINDS = ("telegram", "viber")
 
 
 @bp.before_request
@@ -106,9 +108,11 @@ def enabled(channel_id):
     return redirect(url_for("channels.page", channel_id=channel.id))
 
 
-@bp.route("/settings/channels/new/telegram", methods=["GET", "POST"])
-def new_telegram():
-    form = TelegramChannelForm()
+@bp.route("/settings/channels/new/<kind>", methods=["GET", "POST"])
+def new_bot(kind):
+    if kind not in BOT_KINDS:
+        abort(404)
+    form = BotChannelForm()
     _queue_choices(form)
     if not form.queue.choices:
         flash(_("Create a queue first: every channel sends its chats to a queue."), "info")
@@ -116,17 +120,16 @@ def new_telegram():
     if form.validate_on_submit():
         queue = db.session.get(ChatQueue, form.queue.data)
         try:
-            channel = channels.connect_telegram(name=form.name.data, queue=queue,
-                                                token=form.token.data,
-                                                base_url=_console_url())
+            channel = channels.connect_bot(kind, name=form.name.data, queue=queue,
+                                           token=form.token.data, base_url=_console_url())
         except ServiceError as exc:
             form.token.errors.append(exc.message)
         else:
             flash(_("The bot @%(bot)s is connected. Messages to it now arrive in “%(queue)s”.",
                     bot=channel.setting("bot_username"), queue=queue.name), "success")
             return redirect(url_for("channels.page", channel_id=channel.id))
-    return render_template("channels/new_messenger.html", form=form, kind="telegram"), \
-        400 if form.errors else 200
+    return render_template("channels/new_bot.html", form=form, kind=kind,
+                           label=REGISTRY[kind].label), 400 if form.errors else 200
 
 
 def messenger(channel):

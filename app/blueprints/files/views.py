@@ -4,7 +4,7 @@ from flask_login import current_user, login_required
 
 from ...extensions import db
 from ...models import Attachment
-from ...services import access, storage
+from ...services import access, public_files, storage
 from . import bp
 
 
@@ -31,3 +31,13 @@ def attachment(attachment_id):
     att = db.session.get(Attachment, attachment_id) or abort(404)
     access.get_visible_chat(current_user, att.message.chat_id)
     return send_attachment(att, bool(request.args.get("download")))
+
+
+@bp.get("/public/files/<token>/<path:_name>")
+def public(token, _name):
+    """For providers that download what we send (Viber): signed, expiring, no login."""
+    attachment_id = public_files.read_token(token)
+    att = db.session.get(Attachment, attachment_id) if attachment_id else None
+    if att is None:
+        abort(404)
+    return send_attachment(att, force_download=not att.is_image)
