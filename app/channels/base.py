@@ -40,6 +40,17 @@ class InboundStatus:
 
 
 @dataclass
+class InboundReceipt:
+    """The provider reports what became of a message we sent: "delivered", "read", or
+    "failed" (with a readable `reason`). Statuses only move forward."""
+
+    message_external_id: str
+    status: str
+    sender_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass
 class BotInfo:
     external_id: str
     username: str
@@ -102,6 +113,8 @@ class ChannelAdapter:
         self.config = config or {}
 
     needs_webhook = False
+    # May an operator write first (from the contact card) to someone who wrote before?
+    can_start_conversations = False
 
     @classmethod
     def token_looks_valid(cls, token: str) -> bool:
@@ -123,6 +136,10 @@ class ChannelAdapter:
         raise NotImplementedError
 
     def register_webhook(self, url: str) -> dict:
+        raise NotImplementedError
+
+    def webhook_info(self) -> dict:
+        """The provider's view of our webhook: at least "url"."""
         raise NotImplementedError
 
     def download(self, media_ref: str) -> bytes:

@@ -34,6 +34,7 @@ class TelegramAdapter(ChannelAdapter):
     kind = "telegram"
     label = "Telegram"
     needs_webhook = True
+    can_start_conversations = True  # until the user blocks the bot (no time window)
     max_text_length = 4096
     max_caption_length = 1024
     max_photo_size = 10 * 1024 * 1024
@@ -189,11 +190,13 @@ class TelegramAdapter(ChannelAdapter):
     def check_outbound(self, text: str, attachment) -> str | None:
         """A readable reason why this message cannot go to Telegram, or None."""
         if attachment is None and len(text) > self.max_text_length:
-            return f"Telegram takes at most {self.max_text_length} characters per message."
+            return _("Telegram takes at most %(n)s characters per message.",
+                     n=self.max_text_length)
         if attachment is not None:
             limit = self.max_photo_size if attachment.is_image else self.max_file_size
             if attachment.size > limit:
-                return f"Telegram takes files of at most {limit // (1024 * 1024)} MB here."
+                return _("Telegram takes files of at most %(mb)s MB here.",
+                         mb=limit // (1024 * 1024))
         return None
 
     def send(self, outbound: OutboundMessage) -> SendResult:

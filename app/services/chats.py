@@ -5,12 +5,15 @@ import logging
 
 from flask_babel import gettext as _
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
+from ..channels import adapter_class
 from ..jobs import enqueue
 from ..models import (Attachment, Channel, Chat, ChatEvent, ContactIdentity, Message, User,
                       utcnow)
-from . import access, live
+from . import access, live, storage
+from . import channels as channel_service
 from .errors import Conflict, NotAllowed, ServiceError
 from .storage import StoredFile
 
@@ -112,6 +115,11 @@ def add_reply(user: User, chat_id: int, text: str, stored: StoredFile | None = N
     if len(text) > MAX_REPLY_LENGTH:
         raise ServiceError(_("The message is too long (at most %(n)s characters).",
                              n=MAX_REPLY_LENGTH))
+    refusal = channel_service.adapter_for(chat.channel).check_outbound(text, stored)
+    if refusal:
+        if stored is not None:
+            storage.discard(stored.storage_key)
+        raise ServiceError(refusal)
     now = utcnow()
     message = Message(chat_id=chat.id, direction="out", author_id=user.id, text=text,
                       status="pending", sent_at=now)
@@ -189,3 +197,42 @@ def _preview(text: str, stored) -> str:
 
 
 preview = _preview
+
+
+def start_refusal(user: User, identity: ContactIdentity) -> str | None:
+    """Why this operator cannot start a chat with this identity now, or None."""
+    channel = identity.channel
+    if not adapter_class(channel.kind).can_start_conversations:
+        return _("Website visitors can only be answered while they are writing to you.")
+    if not identity.is_reachable:
+        return _("The customer has blocked the bot or unsubscribed: they cannot be written to "
+                 "until they write again.")
+    if not channel.is_enabled:
+        return _("This channel is disabled.")
+    if not user.sees_all_queues and channel.queue_id not in access.queue_ids_for(user):
+        return _("This channel’s queue is not one of yours.")
+    return None
+
+
+def start_chat(user: User, identity_id: int) -> Chat:
+    """An operator writes first: a new chat, already assigned to them."""
+    identity = db.session.get(ContactIdentity, identity_id)
+    if identity is None:
+        raise ServiceError(_("There is no such contact identity."), status=404)
+    reason = start_refusal(user, identity)
+    if reason:
+        raise NotAllowed(reason)
+    chat, is_new = find_or_open_chat(identity.channel, identity)
+    if not is_new:
+        return chat  # a chat is already open: go there instead of opening a second one
+    now = utcnow()
+    chat.status, chat.assignee, chat.offered_at, chat.accepted_at = "active", user, now, now
+    chat.last_message_at = now
+    db.session.add(ChatEvent(chat=chat, kind="started", actor=user))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # the customer wrote at this very moment: use their chat
+        return db.session.scalar(db.select(Chat).where(Chat.open_identity_id == identity.id))
+    live.chat_taken(chat)
+    return chat

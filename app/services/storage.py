@@ -140,3 +140,11 @@ def path_for(storage_key: str) -> Path:
     if root not in path.parents:
         raise FileNotFoundError(storage_key)
     return path
+
+
+def discard(storage_key: str) -> None:
+    """Remove a stored file that was refused after all."""
+    try:
+        path_for(storage_key).unlink(missing_ok=True)
+    except (FileNotFoundError, OSError):
+        pass

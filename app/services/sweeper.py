@@ -39,7 +39,10 @@ def sweep() -> dict:
         enqueue("app.jobs.stats.compute", chat_id, queue="stats", job_id=f"stats-{chat_id}",
                 skip_if_pending=True)
     db.session.rollback()
-    found = {"events": len(events), "messages": len(pending), "stats": len(no_stats)}
+    from .health import check_due_channels
+    checked = check_due_channels()
+    found = {"events": len(events), "messages": len(pending), "stats": len(no_stats),
+             "health_checks": checked}
     if any(found.values()):
         log.info("sweeper re-enqueued %s", found)
     return found

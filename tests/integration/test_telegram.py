@@ -119,3 +119,28 @@ def test_conversation_both_ways(stack, telegram, operator):
         assert "blocked" in frame
     finally:
         ws.close()
+
+
+def test_health_sees_a_takeover_and_takes_the_webhook_back(stack, telegram, operator):
+    import requests
+    admin = operator("ada@example.com")
+    resp = connect(admin, stack)
+    channel_id = resp.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+    check = admin.post(f"/settings/channels/{channel_id}/health", {"csrf_token": admin.token})
+    assert check.status_code == 200
+    assert "Token valid" in check.text and "Webhook registered here" in check.text
+    # Another installation registers its own webhook for the same bot.
+    requests.post(f"{telegram.base_url}/bot{TOKEN}/setWebhook",
+                  json={"url": "https://elsewhere.example/hook"}, timeout=5)
+    check = admin.post(f"/settings/channels/{channel_id}/health", {"csrf_token": admin.token})
+    assert "points elsewhere" in check.text and "https://elsewhere.example/hook" in check.text
+    assert "Take the webhook back" in check.text
+    assert "Needs attention" in admin.get("/settings/channels").text
+    back = admin.post(f"/settings/channels/{channel_id}/webhook",
+                      {"csrf_token": admin.token, "then": "health"})
+    assert "Webhook registered here" in back.text
+    assert telegram.webhook(TOKEN)["url"].startswith(stack.base_url)
+    # A revoked token shows as such.
+    telegram.fail_next("getMe", 401, "Unauthorized")
+    check = admin.post(f"/settings/channels/{channel_id}/health", {"csrf_token": admin.token})
+    assert "no longer valid" in check.text

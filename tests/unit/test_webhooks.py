@@ -82,3 +82,60 @@ def test_block_marks_the_contact_unreachable_and_back(app, bot):
 def test_token_is_encrypted_at_rest(app, bot):
     assert "999:" not in bot.secrets_encrypted and SECRET not in bot.secrets_encrypted
     assert secrets.decrypt(bot.secrets_encrypted)["webhook_secret"] == SECRET
+
+
+def test_operator_starts_a_chat_from_the_contact_card(app, org, bot, login):
+    from app.services import users
+    post(app, bot, text_update(1, "hello"))
+    first = db.session.scalar(db.select(Chat))
+    olga = login(org.olga)
+    users.set_presence(org.olga, "active")
+    olga.post(f"/workspace/chats/{first.id}/accept", htmx=True)
+    olga.post(f"/workspace/chats/{first.id}/close", htmx=True)
+    card = olga.get(f"/contacts/{first.contact_id}").get_data(as_text=True)
+    assert "Start a chat" in card
+    identity = db.session.scalar(db.select(ContactIdentity))
+    resp = olga.post(f"/contacts/{first.contact_id}/identities/{identity.id}/chat")
+    assert resp.status_code == 302
+    chat = db.session.scalar(db.select(Chat).order_by(Chat.id.desc()))
+    assert resp.location.endswith(f"/workspace/chats/{chat.id}")
+    assert chat.id != first.id and chat.status == "active" and chat.assignee_id == org.olga.id
+    assert "Open the current chat" in olga.get(f"/contacts/{first.contact_id}").get_data(as_text=True)
+    # Starting again leads to the same open chat, not a second one.
+    olga.post(f"/contacts/{first.contact_id}/identities/{identity.id}/chat")
+    assert db.session.scalar(db.select(db.func.count(Chat.id))) == 2
+
+
+def test_start_chat_refused_with_reasons(app, org, bot, login):
+    import io
+
+    from helpers import visitor_id, widget_post
+    post(app, bot, text_update(1, "hello"))
+    tg = db.session.scalar(db.select(ContactIdentity).where(ContactIdentity.channel_id == bot.id))
+    tg.is_reachable = False
+    db.session.commit()
+    widget_post(app.test_client(), org.channel, visitor_id(), text="from the site")
+    web = db.session.scalar(db.select(ContactIdentity).where(ContactIdentity.channel_id == org.channel.id))
+    olga = login(org.olga)
+    for identity, reason in ((tg, "blocked the bot"), (web, "Website visitors")):
+        for chat in db.session.scalars(db.select(Chat).where(Chat.identity_id == identity.id)):
+            chat.status, chat.open_identity_id = "closed", None
+        db.session.commit()
+        assert reason in olga.get(f"/contacts/{identity.contact_id}").get_data(as_text=True)
+        resp = olga.post(f"/contacts/{identity.contact_id}/identities/{identity.id}/chat")
+        assert resp.status_code == 403 and reason in resp.get_data(as_text=True)
+    sam = login(org.sam)  # another queue: the contact is not his to see
+    assert sam.post(f"/contacts/{tg.contact_id}/identities/{tg.id}/chat").status_code == 404
+
+
+def test_reply_over_telegram_limits_is_refused_before_sending(app, org, bot, login):
+    from app.services import users
+    post(app, bot, text_update(1, "hello"))
+    chat = db.session.scalar(db.select(Chat))
+    users.set_presence(org.olga, "active")
+    olga = login(org.olga)
+    olga.post(f"/workspace/chats/{chat.id}/accept", htmx=True)
+    resp = olga.post(f"/workspace/chats/{chat.id}/messages", {"text": "x" * 4097}, htmx=True)
+    assert resp.status_code == 400
+    assert "at most 4096 characters" in resp.get_data(as_text=True)
+    assert chat.messages.filter_by(direction="out").count() == 0

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 from ...channels import REGISTRY
 from ...extensions import db
 from ...models import Channel, ChatQueue
-from ...services import channels
+from ...services import channels, health
 from ...services.errors import ServiceError
 from ..forms_common import EmptyForm
 from . import bp
@@ -31,7 +31,7 @@ def index():
     rows = list(db.session.scalars(db.select(Channel).order_by(Channel.name)))
     has_queues = db.session.scalar(db.select(ChatQueue.id).limit(1)) is not None
     return render_template("channels/index.html", channels=rows, kinds=REGISTRY,
-                           has_queues=has_queues)
+                           has_queues=has_queues, health_status=health.status)
 
 
 def _console_url() -> str:
@@ -142,6 +142,7 @@ def messenger(channel):
         flash(_("Saved."), "success")
         return redirect(url_for("channels.page", channel_id=channel.id))
     return render_template("channels/messenger.html", form=form, channel=channel,
+                           summary=health.delivery_summary(channel),
                            webhook_url=channels.webhook_url(channel, _console_url()),
                            toggle_form=EmptyForm(), action_form=EmptyForm()), \
         400 if form.errors else 200
@@ -158,4 +159,21 @@ def webhook(channel_id):
     except ServiceError as exc:
         return render_template("channels/_provider_error.html", message=exc.message), 200, \
             {"HX-Retarget": "#modal", "HX-Reswap": "innerHTML"}
+    if request.form.get("then") == "health":
+        health.check_channel(channel)
+        return _health_fragment(channel)
     return render_template("channels/_webhook_status.html", channel=channel, info=info)
+
+
+@bp.post("/settings/channels/<int:channel_id>/health")
+def health_check(channel_id):
+    channel = db.session.get(Channel, channel_id) or abort(404)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    health.check_channel(channel)
+    return _health_fragment(channel)
+
+
+def _health_fragment(channel):
+    return render_template("channels/_health.html", channel=channel,
+                           summary=health.delivery_summary(channel))

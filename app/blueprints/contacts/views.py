@@ -1,10 +1,11 @@
 """Contacts: searchable list and the contact card with history across channels."""
-from flask import abort, render_template, request
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ...extensions import db
 from ...models import Chat, Contact
-from ...services import access, contacts
+from ...services import access, chats, contacts
+from ..forms_common import EmptyForm
 from . import bp
 
 
@@ -26,4 +27,21 @@ def card(contact_id):
     history = list(db.session.scalars(access.visible_chats(current_user)
                                       .where(Chat.contact_id == contact.id)
                                       .order_by(Chat.created_at.desc())))
-    return render_template("contacts/card.html", contact=contact, history=history)
+    open_chats = {c.identity_id: c for c in history if c.is_open}
+    refusals = {i.id: chats.start_refusal(current_user, i) for i in contact.identities}
+    return render_template("contacts/card.html", contact=contact, history=history,
+                           open_chats=open_chats, refusals=refusals, form=EmptyForm())
+
+
+@bp.post("/contacts/<int:contact_id>/identities/<int:identity_id>/chat")
+@login_required
+def start_chat(contact_id, identity_id):
+    """The operator writes first: the new chat is theirs."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    contact = db.session.scalar(contacts.visible_contacts(current_user).where(
+        Contact.id == contact_id)) or abort(404)
+    if identity_id not in {i.id for i in contact.identities}:
+        abort(404)
+    chat = chats.start_chat(current_user, identity_id)
+    return redirect(url_for("workspace.index", chat_id=chat.id))
