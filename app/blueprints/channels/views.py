@@ -110,7 +110,7 @@ def enabled(channel_id):
 
 @bp.route("/settings/channels/new/<kind>", methods=["GET", "POST"])
 def new_bot(kind):
-    if kind not in BOT_KINDS:
+    if kind not in BOT_KINDS or kind not in REGISTRY:
         abort(404)
     form = BotChannelForm()
     _queue_choices(form)
