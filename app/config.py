@@ -74,6 +74,7 @@ class Config:
         self.REALTIME_BACKEND = "redis"
         # Provider API base URLs: configurable so tests run against local fakes.
         self.TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
+        self.VIBER_API_URL = os.environ.get("VIBER_API_URL", "https://chatapi.viber.com/pa")
         # The address customers reach this console at (embed snippets, widget file links).
         self.PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
         self.SWEEP_AFTER_SECONDS = float(os.environ.get("SWEEP_AFTER_SECONDS", "30"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, redirect, render_template, request, url_for
+from flask import has_request_context, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_datetime, format_decimal, format_time, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -19,6 +19,8 @@ log = logging.getLogger("switchboard.web")
 
 
 def select_locale():
+    if not has_request_context():
+        return "en"  # the worker: logs and stored reasons are written in English
     langs = ("en", "ru")
     if current_user and current_user.is_authenticated:
         return current_user.language

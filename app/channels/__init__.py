@@ -1,12 +1,15 @@
 """Channel adapters, one per provider, found by `kind` through this registry."""
 from .base import (BotInfo, ChannelAdapter, ChannelError, InboundAttachment, InboundMessage,
-                   InboundStatus, OutboundAttachment, OutboundMessage, SendResult)
+                   InboundReceipt, InboundStatus, OutboundAttachment, OutboundMessage,
+                   SendResult)
 from .telegram import TelegramAdapter
+from .viber import ViberAdapter
 from .website import WebsiteAdapter
 
 REGISTRY: dict[str, type[ChannelAdapter]] = {
     WebsiteAdapter.kind: WebsiteAdapter,
     TelegramAdapter.kind: TelegramAdapter,
+    ViberAdapter.kind: ViberAdapter,
 }
 
 
@@ -18,5 +21,5 @@ def adapter_class(kind: str) -> type[ChannelAdapter]:
 
 
 __all__ = ["REGISTRY", "adapter_class", "BotInfo", "ChannelAdapter", "ChannelError",
-           "InboundAttachment", "InboundMessage", "InboundStatus", "OutboundAttachment",
-           "OutboundMessage", "SendResult"]
+           "InboundAttachment", "InboundMessage", "InboundReceipt", "InboundStatus",
+           "OutboundAttachment", "OutboundMessage", "SendResult"]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from ..channels import ChannelError, InboundMessage, InboundStatus
+from ..channels import ChannelError, InboundMessage, InboundReceipt, InboundStatus
 from ..extensions import db
 from .. import jobs
-from ..models import Attachment, Channel, Chat, InboundEvent, Message, utcnow
+from ..models import Attachment, Channel, Chat, ContactIdentity, InboundEvent, Message, utcnow
 from . import channels as channel_service
 from . import chats, contacts, live, storage
+from .delivery import STATUS_ORDER
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +109,22 @@ def _process_batch(channel_id: int, failed: set[int]) -> int:
         db.session.rollback()
         results = _process_isolated(channel_id, ids, failed)
         done = len(ids)
-    live.inbound_processed(results)
+    _publish(results)
     return done
+
+
+@dataclass
+class _Updated:
+    """One of our messages whose status a provider's receipt moved (published after commit)."""
+
+    message: Message
+
+
+def _publish(results: list) -> None:
+    live.inbound_processed([r for r in results if not isinstance(r, _Updated)])
+    updated = {r.message.id: r.message for r in results if isinstance(r, _Updated)}
+    for message in updated.values():
+        live.message_updated(message)
 
 
 def _process_isolated(channel_id: int, ids: list[int], failed: set[int]) -> list:
@@ -167,6 +183,8 @@ def _process_one(channel: Channel, adapter, event: InboundEvent, cache: dict):
         for item in items:
             if isinstance(item, InboundStatus):
                 _set_reachable(channel, item, cache)
+            elif isinstance(item, InboundReceipt):
+                results.extend(_Updated(m) for m in _apply_receipt(channel, item))
             else:
                 results.append(_receive(channel, event, item, cache))
     event.processed_at = utcnow()
@@ -215,6 +233,40 @@ def _set_reachable(channel: Channel, item: InboundStatus, cache: dict) -> None:
                                                               item.sender_name)
         cache[("identity", item.sender_id)] = identity
     identity.is_reachable = item.reachable
+
+
+def _apply_receipt(channel: Channel, item: InboundReceipt) -> list[Message]:
+    """The provider reports delivered/read/failed for a message we sent. The rules of
+    delivery.record_receipt: delivered and read move the chat's outbound messages up to
+    this one forward, never backwards; failed applies only to a message still "sent"
+    (the provider accepted it, the customer's device did not)."""
+    query = (db.select(Message).join(Chat, Chat.id == Message.chat_id)
+             .where(Chat.channel_id == channel.id, Message.direction == "out",
+                    Message.external_id == item.message_external_id))
+    if item.sender_id:
+        query = query.join(ContactIdentity, ContactIdentity.id == Chat.identity_id).where(
+            ContactIdentity.external_id == item.sender_id)
+    message = db.session.scalar(query.order_by(Message.id.desc()).limit(1))
+    if message is None:
+        log.info("channel %s: %s receipt for unknown message %s", channel.id, item.status,
+                 item.message_external_id)
+        return []
+    now = utcnow()
+    if item.status == "failed":
+        if message.status != "sent":
+            return []
+        message.status, message.status_changed_at = "failed", now
+        message.error = item.reason or "The provider reported that the message failed."
+        return [message]
+    if item.status not in STATUS_ORDER:
+        return []
+    earlier = db.session.scalars(db.select(Message).where(
+        Message.chat_id == message.chat_id, Message.direction == "out",
+        Message.id <= message.id, Message.status.in_(("sent", "delivered"))))
+    changed = [m for m in earlier if STATUS_ORDER.get(m.status, 99) < STATUS_ORDER[item.status]]
+    for m in changed:
+        m.status, m.status_changed_at = item.status, now
+    return changed
 
 
 def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache: dict):

@@ -32,3 +32,9 @@ def test_russian_catalogue_is_complete_and_current(tmp_path):
         assert message.string and not message.fuzzy, f"untranslated: {message.id!r}"
         assert set(PLACEHOLDER.findall(message.id)) == set(PLACEHOLDER.findall(message.string)), \
             f"placeholders differ: {message.id!r}"
+
+
+def test_gettext_works_in_the_worker_outside_any_request(app):
+    # The worker has an app context but no request (delivery reasons, adapter messages).
+    from flask_babel import gettext
+    assert gettext("Could not deliver the message because of an internal error.").startswith("Could not")

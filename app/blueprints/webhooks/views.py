@@ -42,7 +42,9 @@ def receive(kind, public_id):
         log.warning("webhook for channel %s: malformed event", channel.id)
         return jsonify(error="malformed event"), 400
     if external_id is None:
-        return jsonify(ok=True)  # a provider's handshake or an event we do not keep
+        # A provider's handshake or an event we do not keep. An empty body: Viber reads
+        # a body answering conversation_started as a welcome message.
+        return "", 200
     _event, created = inbound.store_event(channel, external_id, payload, sender_ref)
     if not created:
         log.info("webhook for channel %s: duplicate event %s ignored", channel.id, external_id)
