@@ -117,6 +117,10 @@ def test_conversation_both_ways(stack, telegram, operator):
         olga.post(f"/workspace/chats/{chat_id}/messages", {"text": "are you there?"})
         frame = receive_until(ws, lambda f: "status-failed" in f, timeout=20)
         assert "blocked" in frame
+        # The operator closes the chat; its statistics are computed.
+        assert olga.post(f"/workspace/chats/{chat_id}/close").status_code == 200
+        wait_for(lambda: 'data-stat="messages_in">2<' in olga.get(f"/chats/{chat_id}").text,
+                 message="statistics of the Telegram chat")
     finally:
         ws.close()
 
@@ -140,6 +144,11 @@ def test_health_sees_a_takeover_and_takes_the_webhook_back(stack, telegram, oper
                       {"csrf_token": admin.token, "then": "health"})
     assert "Webhook registered here" in back.text
     assert telegram.webhook(TOKEN)["url"].startswith(stack.base_url)
+    # The provider refuses a re-registration: its reason, in a modal.
+    telegram.fail_next("setWebhook", 400, "Bad Request: bad webhook: Failed to resolve host")
+    refused = admin.post(f"/settings/channels/{channel_id}/webhook", {"csrf_token": admin.token})
+    assert refused.headers.get("HX-Retarget") == "#modal"
+    assert "Failed to resolve host" in refused.text and "<dialog" in refused.text
     # A revoked token shows as such.
     telegram.fail_next("getMe", 401, "Unauthorized")
     check = admin.post(f"/settings/channels/{channel_id}/health", {"csrf_token": admin.token})
