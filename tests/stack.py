@@ -152,6 +152,16 @@ class Stack:
         return create_app(config)
 
 
+def receive_until(ws, predicate, timeout=10):
+    """Read websocket frames until one satisfies predicate; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = ws.receive(timeout=max(0.05, deadline - time.monotonic()))
+        if frame is not None and predicate(frame):
+            return frame
+    raise AssertionError("expected frame did not arrive")
+
+
 @contextlib.contextmanager
 def running_stack(tmp: Path, origins=("https://shop.example",), extra_env: dict | None = None):
     """A started, seeded stack (TEST_DATABASE_URL or SQLite); stopped afterwards, with

@@ -7,7 +7,7 @@ import threading
 import pytest
 import requests
 
-from stack import wait_for
+from stack import receive_until, wait_for
 
 pytestmark = pytest.mark.integration
 ORIGIN = "https://shop.example"
@@ -24,17 +24,6 @@ def conversation(stack, visitor):
     return requests.get(
         f"{stack.base_url}/widget/v1/{stack.data['channel_public_id']}/conversation",
         params={"visitor": visitor}, headers={"Origin": ORIGIN}, timeout=10).json()
-
-
-def receive_until(ws, predicate, timeout=10):
-    """Read websocket frames until one satisfies predicate; return it."""
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        frame = ws.receive(timeout=max(0.05, deadline - time.monotonic()))
-        if frame is not None and predicate(frame):
-            return frame
-    raise AssertionError("expected frame did not arrive")
 
 
 def test_message_reaches_active_operator_live(stack, operator):

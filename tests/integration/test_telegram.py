@@ -1,13 +1,12 @@
 """Telegram end to end: the console against a fake Bot API server (tests/fakes/telegram.py)
 that validates what we send and delivers webhooks the way Telegram does."""
 import re
-import time
 
 import pytest
 
 from fakes.telegram import FakeTelegram
 from helpers import png_bytes
-from stack import running_stack, wait_for
+from stack import receive_until, running_stack, wait_for
 
 pytestmark = pytest.mark.integration
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
@@ -33,15 +32,6 @@ def connect(admin, stack, token=TOKEN, name="Shop bot"):
     return admin.http.post(stack.base_url + "/settings/channels/new/telegram",
                            data={"name": name, "queue": stack.data["support_id"], "token": token,
                                  "csrf_token": admin.token}, allow_redirects=False)
-
-
-def receive_until(ws, predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        frame = ws.receive(timeout=max(0.05, deadline - time.monotonic()))
-        if frame is not None and predicate(frame):
-            return frame
-    raise AssertionError("expected frame did not arrive")
 
 
 def test_connect_check_token_and_register_webhook(stack, telegram, operator):

@@ -2,13 +2,12 @@
 that verifies our webhook during set_webhook, signs its callbacks, validates what we send
 and downloads our media links the way Viber does."""
 import re
-import time
 
 import pytest
 
 from fakes.viber import FakeViber
 from helpers import png_bytes
-from stack import running_stack, wait_for
+from stack import receive_until, running_stack, wait_for
 
 pytestmark = pytest.mark.integration
 TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
@@ -52,15 +51,6 @@ def connect(admin, stack, token=TOKEN, name="Viber shop"):
     return admin.http.post(stack.base_url + "/settings/channels/new/viber",
                            data={"name": name, "queue": stack.data["support_id"], "token": token,
                                  "csrf_token": admin.token}, allow_redirects=False)
-
-
-def receive_until(ws, predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        frame = ws.receive(timeout=max(0.05, deadline - time.monotonic()))
-        if frame is not None and predicate(frame):
-            return frame
-    raise AssertionError("expected frame did not arrive")
 
 
 def test_connect_check_token_and_register_webhook(stack, viber, operator, count_events):

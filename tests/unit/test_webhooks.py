@@ -107,8 +107,6 @@ def test_operator_starts_a_chat_from_the_contact_card(app, org, bot, login):
 
 
 def test_start_chat_refused_with_reasons(app, org, bot, login):
-    import io
-
     from helpers import visitor_id, widget_post
     post(app, bot, text_update(1, "hello"))
     tg = db.session.scalar(db.select(ContactIdentity).where(ContactIdentity.channel_id == bot.id))
