@@ -568,11 +568,16 @@
       opened = Date.now(); wsOpen = true;
       polling = false; clearTimeout(pollTimer);
       setLost(false);
-      sync(false);
     });
     s.onmessage = safe(function (e) {
       if (ws !== s) return;
       var d = JSON.parse(e.data);
+      // The server says hello once it has subscribed us: only a fetch made after that
+      // cannot miss anything (a sync already in flight may predate the subscription).
+      if (d.type === 'hello' || d.type === 'resync') {
+        (syncing || Promise.resolve()).then(function () { return sync(false); });
+        return;
+      }
       if (d.type === 'message') upsert(d.message);
       else if (d.type === 'chat') setChat(d.chat);
       else return;
