@@ -64,7 +64,8 @@ class Message(db.Model):
     text: Mapped[str] = mapped_column(db.Text, default="")
     status: Mapped[str] = mapped_column(db.String(12), default="received")
     error: Mapped[str | None] = mapped_column(db.Text, nullable=True)
-    external_id: Mapped[str | None] = mapped_column(db.String(200), nullable=True)
+    # Provider message id: receipts (delivered, seen) find our message by it.
+    external_id: Mapped[str | None] = mapped_column(db.String(200), nullable=True, index=True)
     client_id: Mapped[str | None] = mapped_column(db.String(64), nullable=True)
     inbound_event_id: Mapped[int | None] = mapped_column(
         db.ForeignKey("inbound_events.id"), unique=True, nullable=True)
