@@ -54,7 +54,10 @@ def error_response(status: int, message: str):
         return resp
     if is_htmx():
         resp = render_template("partials/_toast.html", message=message, level="error")
-        return resp, status, {"HX-Retarget": "#toasts", "HX-Reswap": "beforeend"}
+        # Not HX-Retarget: htmx resolves that against the element that sent the request,
+        # which a live update may have removed meanwhile ("Invalid re-target"). app.js shows
+        # responses marked with this header as toasts.
+        return resp, status, {"X-Switchboard-Toast": "1"}
     return render_template("error.html", status=status, message=message), status
 
 

@@ -59,7 +59,7 @@ def test_two_operators_accept_exactly_one_wins(app, org, login, hub):
     # Oleg works in Russian: the refusal names the winner in his language.
     assert "Этот чат уже принят" in second.get_data(as_text=True)
     assert "Olga Operator" in second.get_data(as_text=True)
-    assert second.headers["HX-Retarget"] == "#toasts"
+    assert second.headers["X-Switchboard-Toast"] == "1"
     db.session.refresh(chat)
     assert chat.assignee_id == org.olga.id and chat.status == "active"
     # Everyone in the queue was told to drop the waiting item.

@@ -178,15 +178,15 @@
   });
 
   /* ---- refusals as toasts ------------------------------------------------ */
-  /* The server answers a refused htmx request (4xx/5xx) with a toast and HX-Retarget: #toasts
-     (app/web.py error_response), but htmx 2 does not swap error responses by default. Show it
+  /* The server answers a refused htmx request (4xx/5xx) with a toast marked by the header
+     X-Switchboard-Toast (app/web.py error_response); htmx 2 does not swap errors. Show it
      from the XHR itself: that also works when the element that sent the request is gone by
      then (the waiting item of a chat another operator has just accepted is removed live). */
   document.addEventListener("htmx:beforeRequest", function (evt) {
     var xhr = evt.detail && evt.detail.xhr;
     if (!xhr) return;
     xhr.addEventListener("load", function () {
-      if (xhr.status < 400 || xhr.getResponseHeader("HX-Retarget") !== "#toasts") return;
+      if (xhr.status < 400 || xhr.getResponseHeader("X-Switchboard-Toast") !== "1") return;
       var box = document.getElementById("toasts");
       if (!box) return;
       box.insertAdjacentHTML("beforeend", xhr.responseText);
