@@ -5,7 +5,3 @@ from ..services import inbound
 def drain_channel(channel_id: int) -> None:
     inbound.drain_channel(channel_id)
 
-
-def process_event(event_id: int) -> None:
-    """Kept for jobs queued by an older version."""
-    inbound.process_event(event_id)

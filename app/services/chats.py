@@ -129,7 +129,7 @@ def add_reply(user: User, chat_id: int, text: str, stored: StoredFile | None = N
     if chat.first_response_at is None:
         chat.first_response_at = now
     chat.last_message_at = now
-    chat.last_message_preview = _preview(text, stored)
+    chat.last_message_preview = preview_of(text, stored)
     db.session.commit()
     enqueue("app.jobs.outbound.deliver", message.id, queue="outbound",
             job_id=f"deliver-{message.id}")
@@ -188,15 +188,12 @@ def close_chat(user: User, chat_id: int) -> Chat:
     return chat
 
 
-def _preview(text: str, stored) -> str:
+def preview_of(text: str, stored) -> str:
     if text:
         return " ".join(text.split())[:190]
     if stored is not None:
         return stored.filename[:190]
     return ""
-
-
-preview = _preview
 
 
 def start_refusal(user: User, identity: ContactIdentity) -> str | None:

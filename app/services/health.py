@@ -18,9 +18,9 @@ CHECK_EVERY = timedelta(minutes=10)
 
 def check_channel(channel: Channel) -> dict:
     """Ask the provider and store what it said in channel.settings["health"]."""
-    if not adapter_for(channel).needs_webhook:
-        return {}
     adapter = adapter_for(channel)
+    if not adapter.needs_webhook:
+        return {}
     expected = webhook_url(channel, public_base_url(channel.setting("console_url") or ""))
     health = {"checked_at": utcnow().isoformat(), "expected_webhook": expected}
     try:

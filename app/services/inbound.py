@@ -193,12 +193,6 @@ def _process_one(channel: Channel, adapter, event: InboundEvent, cache: dict):
     return results
 
 
-def process_event(event_id: int) -> None:
-    event = db.session.get(InboundEvent, event_id)
-    if event is not None and event.processed_at is None:
-        drain_channel(event.channel_id)
-
-
 def _fetch_media(adapter, item: InboundMessage) -> None:
     """Provider links expire: media are copied into our storage when the message arrives.
     What cannot be kept (too large, a refused type) is noted in the message instead of
@@ -298,7 +292,7 @@ def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache:
             filename=att.filename, mime=att.mime, size=att.size, storage_key=att.storage_key,
             is_image=att.is_image, width=att.width, height=att.height))
     chat.last_message_at = item.sent_at
-    chat.last_message_preview = chats.preview(item.text, item.attachments[0]
+    chat.last_message_preview = chats.preview_of(item.text, item.attachments[0]
                                               if item.attachments else None)
     if chat.status == "active":
         chat.unread_count = (chat.unread_count or 0) + 1
@@ -319,5 +313,3 @@ def unprocessed_events(older_than_seconds: float, limit: int = 500) -> list[int]
         InboundEvent.processed_at.is_(None), InboundEvent.received_at < cutoff,
         InboundEvent.attempts < MAX_ATTEMPTS).order_by(InboundEvent.id).limit(limit)))
 
-
-__all__ = ["store_event", "process_event", "pending_events_for", "Chat"]

@@ -1,6 +1,0 @@
-"""Periodic upkeep run by the worker's sweeper thread."""
-from ..services import sweeper
-
-
-def sweep() -> dict:
-    return sweeper.sweep()
