@@ -93,3 +93,6 @@ class TestConfig(Config):
         self.JOBS_INLINE = True
         self.REALTIME_BACKEND = "memory"
         self.RATELIMIT_STORAGE_URI = "memory://"
+        # Never the real providers: a closed local port unless a test starts a fake.
+        self.TELEGRAM_API_URL = "http://127.0.0.1:9"
+        self.VIBER_API_URL = "http://127.0.0.1:9/pa"

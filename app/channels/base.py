@@ -37,6 +37,7 @@ class InboundStatus:
     sender_id: str
     reachable: bool
     sender_name: str | None = None
+    sender_details: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +114,8 @@ class ChannelAdapter:
         self.config = config or {}
 
     needs_webhook = False
+    # Can the provider tell us what the sender looks like (see `avatar`)?
+    has_avatars = False
     # May an operator write first (from the contact card) to someone who wrote before?
     can_start_conversations = False
 
@@ -144,6 +147,10 @@ class ChannelAdapter:
 
     def download(self, media_ref: str) -> bytes:
         raise NotImplementedError
+
+    def avatar(self, sender_id: str, details: dict) -> bytes | None:
+        """The sender's profile picture, or None when they have none (or hide it)."""
+        return None
 
     def check_outbound(self, text: str, attachment) -> str | None:
         return None

@@ -34,6 +34,7 @@ class TelegramAdapter(ChannelAdapter):
     kind = "telegram"
     label = "Telegram"
     needs_webhook = True
+    has_avatars = True
     can_start_conversations = True  # until the user blocks the bot (no time window)
     max_text_length = 4096
     max_caption_length = 1024
@@ -185,6 +186,17 @@ class TelegramAdapter(ChannelAdapter):
             raise ChannelError("The file could not be downloaded from Telegram.",
                                retry_after=10) from exc
         return resp.content
+
+    def avatar(self, sender_id: str, details: dict) -> bytes | None:
+        """The newest profile photo, in the largest size up to 640 px (Telegram keeps
+        160, 320 and 640 px copies; a contact card needs no more)."""
+        found = self.call("getUserProfilePhotos", {"user_id": sender_id, "limit": 1})
+        if not found.get("photos") or not found["photos"][0]:
+            return None  # no photo, or the user's privacy settings hide it from bots
+        sizes = found["photos"][0]
+        small = [s for s in sizes if max(s.get("width", 0), s.get("height", 0)) <= 640]
+        best = max(small or sizes[:1], key=lambda s: s.get("width", 0) * s.get("height", 0))
+        return self.download(best["file_id"])
 
     # -- outbound ----------------------------------------------------------------------
     def check_outbound(self, text: str, attachment) -> str | None:

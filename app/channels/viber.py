@@ -77,6 +77,7 @@ class ViberAdapter(ChannelAdapter):
     kind = "viber"
     label = "Viber"
     needs_webhook = True
+    has_avatars = True
     can_start_conversations = True   # any subscribed user, any time (may be billed)
     supports_read_receipts = True    # "seen" callbacks
     max_text_length = 7000
@@ -217,7 +218,8 @@ class ViberAdapter(ChannelAdapter):
         if event == "subscribed":
             user = payload["user"]
             return [InboundStatus(sender_id=str(user["id"]), reachable=True,
-                                  sender_name=user.get("name") or None)]
+                                  sender_name=user.get("name") or None,
+                                  sender_details=_user_details(user))]
         if event == "unsubscribed":
             return [InboundStatus(sender_id=str(payload["user_id"]), reachable=False)]
         if event in RECEIPTS:
@@ -274,9 +276,7 @@ class ViberAdapter(ChannelAdapter):
         elif kind != "text" and not text:
             text = f"[{kind}]"  # a type we do not know yet: never drop what the customer sent
         sender_id = str(sender["id"])
-        details = {key: sender[src] for src, key in (("avatar", "avatar_url"),
-                                                     ("language", "language"),
-                                                     ("country", "country")) if sender.get(src)}
+        details = _user_details(sender)
         return [
             InboundMessage(sender_id=sender_id, external_id=token,
                            sent_at=_from_ms(payload.get("timestamp")), text=text,
@@ -285,6 +285,11 @@ class ViberAdapter(ChannelAdapter):
             # Writing subscribes the user, and Viber sends no "subscribed" for it.
             InboundStatus(sender_id=sender_id, reachable=True),
         ]
+
+    def avatar(self, sender_id: str, details: dict) -> bytes | None:
+        """Viber sends the avatar's address with every message from the user."""
+        url = (details or {}).get("avatar_url")
+        return self.download(url) if url else None
 
     def download(self, media_ref: str) -> bytes:
         """Inbound media: a plain GET of the link Viber gave (no token; it expires in
@@ -383,6 +388,11 @@ def _is_handshake(raw_body: bytes) -> bool:
         return False
     return (isinstance(payload, dict) and payload.get("event") == "webhook"
             and set(payload) <= HANDSHAKE_KEYS)
+
+
+def _user_details(user: dict) -> dict:
+    return {key: user[src] for src, key in (("avatar", "avatar_url"), ("language", "language"),
+                                            ("country", "country")) if user.get(src)}
 
 
 def _sender_id(payload: dict) -> str | None:

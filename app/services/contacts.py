@@ -1,8 +1,12 @@
 """Contacts and their channel identities."""
 from __future__ import annotations
 
+import logging
+
 from ..extensions import db
 from ..models import Channel, Chat, Contact, ContactIdentity, utcnow
+
+log = logging.getLogger(__name__)
 
 
 def find_or_create_identity(channel: Channel, external_id: str, name: str | None = None,
@@ -17,6 +21,8 @@ def find_or_create_identity(channel: Channel, external_id: str, name: str | None
     if identity is not None:
         if name and not identity.display_name:
             identity.display_name = name
+        if details and any(identity.details.get(k) != v for k, v in details.items()):
+            identity.details = {**identity.details, **details}  # e.g. a new avatar link
         identity.contact.last_seen_at = utcnow()
         return identity, False
     contact = Contact(name=name or "")
@@ -46,3 +52,42 @@ def search_contacts(user, text: str | None):
                 db.or_(ContactIdentity.display_name.ilike(like),
                        ContactIdentity.external_id.ilike(like))))))
     return query
+
+
+AVATAR_MAX_BYTES = 5 * 1024 * 1024
+
+
+def fetch_avatar(identity_id: int) -> bool:
+    """Best effort: give a new contact the picture their messenger profile shows.
+    Nothing depends on it, so a provider error is logged and the card keeps its initial."""
+    from ..channels import ChannelError
+    from . import channels as channel_service
+    from . import storage
+
+    identity = db.session.get(ContactIdentity, identity_id)
+    if identity is None or identity.contact.avatar_key:
+        return False
+    adapter = channel_service.adapter_for(identity.channel)
+    try:
+        data = adapter.avatar(identity.external_id, identity.details or {})
+        if not data:
+            return False
+        if len(data) > AVATAR_MAX_BYTES:
+            raise storage.UploadRejected("the picture is too large")
+        stored = storage.save_upload(storage.square_thumbnail(data), "avatar.jpg")
+    except (ChannelError, storage.UploadRejected) as exc:
+        log.info("contact %s: no avatar from %s (%s)", identity.contact_id,
+                 identity.channel.kind, getattr(exc, "reason", None) or getattr(exc, "message", exc))
+        return False
+    if not stored.is_image:
+        storage.discard(stored.storage_key)
+        log.info("contact %s: the avatar from %s is not a picture", identity.contact_id,
+                 identity.channel.kind)
+        return False
+    db.session.refresh(identity.contact)
+    if identity.contact.avatar_key:  # another identity's job was quicker
+        storage.discard(stored.storage_key)
+        return False
+    identity.contact.avatar_key = stored.storage_key
+    db.session.commit()
+    return True

@@ -114,6 +114,13 @@ def _process_batch(channel_id: int, failed: set[int]) -> int:
 
 
 @dataclass
+class _NewIdentity:
+    """A sender we had not seen: their avatar is fetched after commit, off this path."""
+
+    identity: ContactIdentity
+
+
+@dataclass
 class _Updated:
     """One of our messages whose status a provider's receipt moved (published after commit)."""
 
@@ -121,7 +128,11 @@ class _Updated:
 
 
 def _publish(results: list) -> None:
-    live.inbound_processed([r for r in results if not isinstance(r, _Updated)])
+    for r in results:
+        if isinstance(r, _NewIdentity):
+            jobs.enqueue("app.jobs.contacts.fetch_avatar", r.identity.id,
+                         job_id=f"avatar-{r.identity.id}")
+    live.inbound_processed([r for r in results if not isinstance(r, (_Updated, _NewIdentity))])
     updated = {r.message.id: r.message for r in results if isinstance(r, _Updated)}
     for message in updated.values():
         live.message_updated(message)
@@ -182,11 +193,16 @@ def _process_one(channel: Channel, adapter, event: InboundEvent, cache: dict):
     with db.session.no_autoflush:
         for item in items:
             if isinstance(item, InboundStatus):
-                _set_reachable(channel, item, cache)
+                identity, identity_is_new = _set_reachable(channel, item, cache)
+                if identity_is_new and adapter.has_avatars:
+                    results.append(_NewIdentity(identity))
             elif isinstance(item, InboundReceipt):
                 results.extend(_Updated(m) for m in _apply_receipt(channel, item))
             else:
-                results.append(_receive(channel, event, item, cache))
+                message, chat_is_new, identity_is_new = _receive(channel, event, item, cache)
+                results.append((message, chat_is_new))
+                if identity_is_new and adapter.has_avatars:
+                    results.append(_NewIdentity(message.chat.identity))
     event.processed_at = utcnow()
     event.error = None
     channel.last_event_at = event.received_at
@@ -219,14 +235,17 @@ def _fetch_media(adapter, item: InboundMessage) -> None:
     item.attachments = kept
 
 
-def _set_reachable(channel: Channel, item: InboundStatus, cache: dict) -> None:
-    """The customer blocked the bot / unsubscribed, or came back."""
+def _set_reachable(channel: Channel, item: InboundStatus, cache: dict):
+    """The customer blocked the bot / unsubscribed, or came back (subscribing may be the
+    first we hear of them). Returns (identity, whether it is new)."""
     identity = cache.get(("identity", item.sender_id))
+    created = False
     if identity is None:
-        identity, _created = contacts.find_or_create_identity(channel, item.sender_id,
-                                                              item.sender_name)
+        identity, created = contacts.find_or_create_identity(
+            channel, item.sender_id, item.sender_name, item.sender_details)
         cache[("identity", item.sender_id)] = identity
     identity.is_reachable = item.reachable
+    return identity, created
 
 
 def _apply_receipt(channel: Channel, item: InboundReceipt) -> list[Message]:
@@ -267,8 +286,9 @@ def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache:
     """Store one inbound message. `cache` remembers identities and open chats within a
     batch, so a burst from one customer costs one lookup, not one per message."""
     identity = cache.get(("identity", item.sender_id))
+    identity_is_new = False
     if identity is None:
-        identity, _created = contacts.find_or_create_identity(
+        identity, identity_is_new = contacts.find_or_create_identity(
             channel, item.sender_id, item.sender_name, item.sender_details)
         cache[("identity", item.sender_id)] = identity
     chat = cache.get(("chat", identity))
@@ -296,7 +316,7 @@ def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache:
                                               if item.attachments else None)
     if chat.status == "active":
         chat.unread_count = (chat.unread_count or 0) + 1
-    return message, chat_is_new
+    return message, chat_is_new, identity_is_new
 
 
 def pending_events_for(channel, sender_ref: str) -> list[InboundEvent]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import filetype
 from flask import current_app
 from flask_babel import gettext as _
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ServiceError
 
@@ -148,3 +148,22 @@ def discard(storage_key: str) -> None:
         path_for(storage_key).unlink(missing_ok=True)
     except (FileNotFoundError, OSError):
         pass
+
+
+def square_thumbnail(data: bytes, side: int = 128) -> bytes:
+    """A small square JPEG (centre crop) for avatars: lists show dozens of them."""
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img = ImageOps.fit(img.convert("RGB"), (side, side))
+            out = io.BytesIO()
+            img.save(out, "JPEG", quality=85, optimize=True)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError,
+            SyntaxError, EOFError) as exc:
+        raise UploadRejected(_("This image could not be read.")) from exc
+
+
+def image_mime(path: Path) -> str:
+    kind = filetype.guess(str(path))
+    return kind.mime if kind is not None and kind.mime in IMAGE_TYPES else "application/octet-stream"

@@ -10,7 +10,7 @@ One threaded HTTP server on 127.0.0.1 plays Telegram for any number of bots:
 - ``{base_url}/file/bot<token>/<file_path>`` serves files (the path is URL-decoded first: python-
   telegram-bot percent-encodes the ``:`` of the token).
 - ``getMe``, ``setWebhook``/``deleteWebhook``/``getWebhookInfo``, ``getUpdates``, ``sendMessage``,
-  ``sendPhoto``, ``sendDocument``, ``sendChatAction`` and ``getFile`` validate what they get and
+  ``sendPhoto``, ``sendDocument``, ``sendChatAction``, ``getFile`` and ``getUserProfilePhotos`` validate what they get and
   fail with Telegram's own descriptions, in Telegram's order of checks.
 - Builders (``text_update``, ``photo_update``...) are the user doing something in Telegram: they
   register the chat, the files and the message, and queue the update as pending. ``deliver`` POSTs
@@ -102,6 +102,8 @@ E_URL_WRONG_TYPE = "Bad Request: wrong type of the web page content"
 E_FILE_TOO_BIG = "Bad Request: file is too big"
 E_INVALID_FILE_ID = "Bad Request: invalid file_id"
 E_FILE_ID_EMPTY = "Bad Request: file_id not specified"
+E_USER_ID_INVALID = "Bad Request: invalid user_id specified"
+E_USER_NOT_FOUND = "Bad Request: user not found"
 E_EMPTY_FILE = "Bad Request: file must be non-empty"
 E_TYPE_MISMATCH = "Bad Request: type of file mismatch"
 E_IMAGE_FAILED = "Bad Request: IMAGE_PROCESS_FAILED"          # non-image bytes sent as a photo
@@ -135,6 +137,7 @@ _FILE_DIR = {
 _DIR_KIND = {v: k for k, v in _FILE_DIR.items()}
 # Sides of the photo sizes Telegram makes ("s", "m", "x", "y", "w"); the original comes last.
 _PHOTO_SIDES = (90, 320, 800, 1280, 2560)
+_PROFILE_PHOTO_SIDES = (160, 320, 640)   # profile photos come square, in these sizes
 
 
 class TelegramError(Exception):
@@ -793,6 +796,8 @@ class FakeTelegram:
         self._bots: dict[str, _Bot] = {}
         self._failures: list[dict] = []
         self._urls: dict[str, tuple[bytes, str]] = {}
+        self._profile_photos: dict[int, list[bytes]] = {}    # user id -> pictures, newest first
+        self._profile_files: dict[tuple, list[dict]] = {}    # (token, user id, picture) -> sizes
         self._user_ids = itertools.count(5_550_000_001)
         self._bot_ids = itertools.count(7_000_000_001)
         self._connections: set = set()
@@ -858,6 +863,11 @@ class FakeTelegram:
         if is_premium:
             out["is_premium"] = True
         return out
+
+    def set_profile_photo(self, user_id: int, data: bytes):
+        """The user sets a new profile picture (``getUserProfilePhotos`` lists it first)."""
+        with self._lock:
+            self._profile_photos.setdefault(int(user_id), []).insert(0, data)
 
     def webhook(self, token: str) -> dict | None:
         """The webhook as registered: url, secret_token, allowed_updates (the list as sent, or None
@@ -1475,6 +1485,33 @@ class FakeTelegram:
         if f.size > MAX_DOWNLOAD_SIZE:
             raise TelegramError(400, E_FILE_TOO_BIG)
         return f.info()
+
+    def _m_getuserprofilephotos(self, bot, p, files, pre):
+        """UserProfilePhotos: total_count and, from ``offset``, up to ``limit`` (1-100, default
+        100) photos, each a list of square PhotoSize (160, 320, 640 px). Bots see users who
+        have talked to them; the file ids stay the same between calls, as Telegram's do."""
+        user_id = _to_int(p.get("user_id"))
+        if user_id <= 0:
+            raise TelegramError(400, E_USER_ID_INVALID)
+        if user_id not in bot.chats:
+            raise TelegramError(400, E_USER_NOT_FOUND)
+        offset = max(0, _to_int(p.get("offset"), 0))
+        limit = min(100, max(1, _to_int(p.get("limit"), 100)))
+        pictures = self._profile_photos.get(user_id, [])
+        photos = []
+        for index in range(offset, min(len(pictures), offset + limit)):
+            key = (bot.token, user_id, len(pictures) - index)   # stable as new ones arrive
+            if key not in self._profile_files:
+                sizes = []
+                for side in _PROFILE_PHOTO_SIDES:
+                    thumb = _jpeg_thumbnail(pictures[index], side)
+                    blob, w, h = thumb if thumb else (pictures[index], side, side)
+                    sizes.append(self._store_file(bot, "photo", blob, ext="jpg", width=w, height=h))
+                for f in sizes:
+                    f.group = sizes
+                self._profile_files[key] = [self._photo_size(f) for f in sizes]
+            photos.append(self._profile_files[key])
+        return {"total_count": len(pictures), "photos": photos}
 
     # -- checks --------------------------------------------------------------------------------------
     def _check_chat(self, bot: _Bot, chat_id: str) -> dict:

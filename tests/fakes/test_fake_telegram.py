@@ -764,3 +764,36 @@ def test_generated_paths_never_shadow_add_file(fake):
     fake.photo_update(TOKEN, jpeg())
     r = requests.get(f"{fake.base_url}/file/bot{TOKEN}/{taken['file_path']}", timeout=10)
     assert r.content == b"mine"
+
+
+def test_profile_photos(fake):
+    """getUserProfilePhotos: checked parameters, square 160/320/640 sizes, stable ids,
+    newest first, and python-telegram-bot reads the answer and downloads the photo."""
+    user = fake.user("Maya")
+    fake.add_chat(TOKEN, user)
+    assert api(fake, "getUserProfilePhotos", data={"user_id": user["id"]}) == (
+        200, {"ok": True, "result": {"total_count": 0, "photos": []}})
+    fake.set_profile_photo(user["id"], jpeg(size=(900, 900), color=(10, 10, 200)))
+    fake.set_profile_photo(user["id"], jpeg(size=(700, 700), color=(200, 10, 10)))
+    status, body = api(fake, "getUserProfilePhotos", data={"user_id": user["id"], "limit": 1})
+    assert status == 200 and body["result"]["total_count"] == 2
+    [sizes] = body["result"]["photos"]
+    assert [(s["width"], s["height"]) for s in sizes] == [(160, 160), (320, 320), (640, 640)]
+    again = api(fake, "getUserProfilePhotos", data={"user_id": user["id"], "limit": 1})[1]
+    assert again["result"]["photos"][0] == sizes
+    assert api(fake, "getUserProfilePhotos", data={"user_id": "abc"}) == (
+        400, err("Bad Request: invalid user_id specified"))
+    assert api(fake, "getUserProfilePhotos", data={"user_id": 424242}) == (
+        400, err("Bad Request: user not found"))
+
+    async def through_ptb():
+        async with ptb(fake) as bot:
+            photos = await bot.get_user_profile_photos(user["id"], offset=1, limit=5)
+            assert photos.total_count == 2 and len(photos.photos) == 1
+            largest = photos.photos[0][-1]
+            file = await bot.get_file(largest.file_id)
+            return bytes(await file.download_as_bytearray())
+    data = run(through_ptb())
+    from PIL import Image
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == (640, 640) and img.getpixel((320, 320))[2] > 150   # the older, blue one

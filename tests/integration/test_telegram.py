@@ -1,11 +1,13 @@
 """Telegram end to end: the console against a fake Bot API server (tests/fakes/telegram.py)
 that validates what we send and delivers webhooks the way Telegram does."""
+import io
 import re
 
 import pytest
+from PIL import Image
 
 from fakes.telegram import FakeTelegram
-from helpers import png_bytes
+from helpers import contact_avatar, jpeg_bytes, png_bytes
 from stack import receive_until, running_stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -67,10 +69,19 @@ def test_conversation_both_ways(stack, telegram, operator):
     ws = olga.websocket()
     try:
         receive_until(ws, lambda f: 'id="ws-state"' in f)
+        telegram.set_profile_photo(telegram.default_user["id"], jpeg_bytes(size=(800, 800)))
         update = telegram.text_update(TOKEN, "Hi from Telegram")
         assert telegram.deliver(TOKEN, update) == 200
         frame = receive_until(ws, lambda f: "Hi from Telegram" in f and "waiting-list" in f)
         chat_id = re.search(r'waiting-chat-(\d+)', frame).group(1)
+        # The sender's name and profile photo fill the new contact (a 128 px copy of
+        # the 640 px size, the largest the card needs).
+        assert "Ann Lee" in frame
+        _contact_id, avatar = wait_for(lambda: contact_avatar(olga, chat_id), message="avatar")
+        assert Image.open(io.BytesIO(avatar)).size == (128, 128)
+        [asked] = telegram.calls_to("getUserProfilePhotos", TOKEN)
+        assert str(asked.params["user_id"]) == str(telegram.default_user["id"])
+        assert str(asked.params["limit"]) == "1"
         # A provider retry of the same update creates nothing new.
         assert telegram.deliver(TOKEN, update) == 200
         # A forged delivery is refused.

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from fakes.viber import FakeViber
-from helpers import png_bytes
+from helpers import contact_avatar, jpeg_bytes, png_bytes
 from stack import receive_until, running_stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,8 @@ def test_conversation_both_ways(stack, viber, operator, count_events):
     assert connect(admin, stack).status_code == 302
     olga = operator("olga@example.com")
     olga.post("/workspace/presence", {"presence": "active"})
-    anna = viber.user(name="Анна Коваль", avatar="https://media.example.com/anna.jpg")
+    anna = viber.user(name="Анна Коваль",
+                      avatar=viber.serve_media(jpeg_bytes(), "image/jpeg", "anna.jpg"))
     ws = olga.websocket()
     try:
         receive_until(ws, lambda f: 'id="ws-state"' in f)
@@ -114,6 +115,9 @@ def test_conversation_both_ways(stack, viber, operator, count_events):
         frame = receive_until(ws, lambda f: "Привіт from Viber" in f and "waiting-list" in f)
         assert "Анна Коваль" in frame
         chat_id = re.search(r'waiting-chat-(\d+)', frame).group(1)
+        # Her avatar (a link in the callback) is copied into our storage for the card.
+        _contact_id, avatar = wait_for(lambda: contact_avatar(olga, chat_id), message="avatar")
+        assert avatar.startswith(b"\xff\xd8")
         stored = count_events()
         # Viber retrying the same callback creates nothing new.
         assert viber.deliver(TOKEN, first) == 200

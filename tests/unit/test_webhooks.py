@@ -137,3 +137,27 @@ def test_reply_over_telegram_limits_is_refused_before_sending(app, org, bot, log
     assert resp.status_code == 400
     assert "at most 4096 characters" in resp.get_data(as_text=True)
     assert chat.messages.filter_by(direction="out").count() == 0
+
+
+def test_avatar_is_best_effort(app, bot):
+    """A profile photo fills the new contact; no photo, or Telegram failing, changes
+    nothing about the message (it is stored either way) and the card keeps the initial."""
+    from fakes.telegram import FakeTelegram
+    from helpers import jpeg_bytes
+    from app.models import Contact
+    token = secrets.decrypt(bot.secrets_encrypted)["token"]
+    with FakeTelegram() as fake:
+        fake.add_bot(token)
+        app.config["TELEGRAM_API_URL"] = fake.base_url
+        for chat_id in (42, 43, 44):
+            fake.add_chat(token, fake.user(user_id=chat_id))
+        fake.set_profile_photo(42, jpeg_bytes(size=(300, 200)))
+        fake.fail_next("getUserProfilePhotos", 500, "Internal Server Error")
+        assert post(app, bot, text_update(1, "broken telegram", chat_id=44)).status_code == 200
+        assert post(app, bot, text_update(2, "with photo", chat_id=42)).status_code == 200
+        assert post(app, bot, text_update(3, "no photo", chat_id=43)).status_code == 200
+    by_text = {m.text: m.chat.contact for m in db.session.scalars(db.select(Message))}
+    assert set(by_text) == {"broken telegram", "with photo", "no photo"}
+    assert by_text["with photo"].avatar_key and not by_text["no photo"].avatar_key
+    assert not by_text["broken telegram"].avatar_key
+    assert db.session.scalar(db.select(db.func.count(Contact.id))) == 3

@@ -1,10 +1,10 @@
 """Contacts: searchable list and the contact card with history across channels."""
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ...extensions import db
 from ...models import Chat, Contact
-from ...services import access, chats, contacts
+from ...services import access, chats, contacts, storage
 from ..forms_common import EmptyForm
 from . import bp
 
@@ -45,3 +45,24 @@ def start_chat(contact_id, identity_id):
         abort(404)
     chat = chats.start_chat(current_user, identity_id)
     return redirect(url_for("workspace.index", chat_id=chat.id))
+
+
+@bp.get("/contacts/<int:contact_id>/avatar")
+@login_required
+def avatar(contact_id):
+    """The contact's picture; the URL carries a version, so browsers may keep it long."""
+    contact = db.session.scalar(contacts.visible_contacts(current_user).where(
+        Contact.id == contact_id)) or abort(404)
+    if not contact.avatar_key:
+        abort(404)
+    try:
+        path = storage.path_for(contact.avatar_key)
+    except FileNotFoundError:
+        abort(404)
+    if not path.exists():
+        abort(404)
+    resp = send_file(path, mimetype=storage.image_mime(path), conditional=True)
+    resp.headers["Cache-Control"] = "private, max-age=604800, immutable"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return resp
