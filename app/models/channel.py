@@ -26,6 +26,8 @@ class Channel(db.Model):
     settings: Mapped[dict] = mapped_column(db.JSON, default=dict)
     secrets_encrypted: Mapped[str | None] = mapped_column(db.Text, nullable=True)
     is_enabled: Mapped[bool] = mapped_column(default=True)
+    # What one chat of this channel costs an operator's load (a WhatsApp chat may cost more).
+    chat_weight: Mapped[int] = mapped_column(default=1, server_default="1")
     last_event_at = mapped_column(UTCDateTime, nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 

@@ -24,6 +24,21 @@ class Chat(db.Model):
     status: Mapped[str] = mapped_column(db.String(12), default="queued", index=True)
     assignee_id: Mapped[int | None] = mapped_column(db.ForeignKey("users.id"), nullable=True,
                                                     index=True)
+    # Routing. Waiting chats go out by priority, then oldest first; `weight` (from the
+    # channel) counts against the operator's load; in the auto modes an offer is held for
+    # one operator (`offered_to`) until `offer_expires_at`; `routing_skip` lists who let
+    # it expire or declined, so it goes round before coming back to them.
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    weight: Mapped[int] = mapped_column(default=1, server_default="1")
+    offered_to_id: Mapped[int | None] = mapped_column(db.ForeignKey("users.id"), nullable=True,
+                                                      index=True)
+    offer_expires_at = mapped_column(UTCDateTime, nullable=True)
+    routing_skip: Mapped[list] = mapped_column(db.JSON, default=list,
+                                               server_default=db.text("'[]'"))
+    # Timers: the customer's oldest unanswered message, their latest message.
+    awaiting_since = mapped_column(UTCDateTime, nullable=True)
+    last_inbound_at = mapped_column(UTCDateTime, nullable=True)
+    offline_notified: Mapped[bool] = mapped_column(default=False, server_default=db.false())
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
     offered_at = mapped_column(UTCDateTime, nullable=True)
     accepted_at = mapped_column(UTCDateTime, nullable=True)
@@ -43,6 +58,7 @@ class Chat(db.Model):
     open_identity = db.relationship("ContactIdentity", foreign_keys=[open_identity_id],
                                     post_update=False)
     assignee = db.relationship("User", foreign_keys=[assignee_id])
+    offered_to = db.relationship("User", foreign_keys=[offered_to_id])
     closed_by = db.relationship("User", foreign_keys=[closed_by_id])
     messages = db.relationship("Message", back_populates="chat", order_by="Message.id",
                                lazy="dynamic")

@@ -20,6 +20,12 @@ class User(UserMixin, db.Model):
     language: Mapped[str] = mapped_column(db.String(8), default="en")
     presence: Mapped[str] = mapped_column(db.String(10), default="offline")
     presence_changed_at = mapped_column(UTCDateTime, default=utcnow)
+    # Routing: the sum of the weights of the chats held (assigned or offered) never
+    # exceeds `max_load`; `last_routed_at` orders the turn and breaks ties.
+    max_load: Mapped[int] = mapped_column(default=3, server_default="3")
+    last_routed_at = mapped_column(UTCDateTime, nullable=True)
+    # Refreshed by every open workspace tab; the worker notices when the last one is gone.
+    last_connected_at = mapped_column(UTCDateTime, nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     queues = db.relationship("ChatQueue", secondary="queue_members", back_populates="members",
@@ -51,3 +57,20 @@ class User(UserMixin, db.Model):
     def initials(self) -> str:
         parts = [p for p in self.name.split() if p]
         return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+class UserStatusLog(db.Model):
+    """Every presence change: one row per period, `ended_at` NULL for the current one."""
+
+    __tablename__ = "user_status_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(db.ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    presence: Mapped[str] = mapped_column(db.String(10))
+    started_at = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    ended_at = mapped_column(UTCDateTime, nullable=True)
+    actor_id: Mapped[int | None] = mapped_column(db.ForeignKey("users.id"), nullable=True)
+    reason: Mapped[str] = mapped_column(db.String(40), default="")
+
+    user = db.relationship("User", foreign_keys=[user_id])
+    actor = db.relationship("User", foreign_keys=[actor_id])
