@@ -1,5 +1,6 @@
 """The operator's websocket: server -> browser only. Actions are ordinary htmx POSTs."""
 import logging
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, render_template, request
@@ -7,7 +8,7 @@ from flask_login import current_user
 from simple_websocket import ConnectionClosed
 
 from ..extensions import db, sock
-from ..services import access
+from ..services import access, users
 from .hub import RESYNC, current_hub
 from .topics import ALL_QUEUES, queue_topic, user_topic
 
@@ -15,6 +16,8 @@ bp = Blueprint("realtime", __name__)
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 20
+# How often an open tab records that it is still there (for the disconnect timer).
+TOUCH_SECONDS = 30
 
 
 def same_origin() -> bool:
@@ -42,6 +45,8 @@ def operator_socket(ws):
         return
     user_id, locale = current_user.id, current_user.language
     sub = current_hub().subscribe(operator_topics(current_user))
+    users.touch_connection(user_id)  # the worker knows a tab is open
+    touched = time.monotonic()
     # The socket lives for hours: give the database connection back to the pool now.
     db.session.close()
     try:
@@ -50,6 +55,12 @@ def operator_socket(ws):
         ws.send(render_template("live/_ws_hello.html"))
         while ws.connected:
             event = sub.get(timeout=HEARTBEAT_SECONDS)
+            if time.monotonic() - touched >= TOUCH_SECONDS:
+                touched = time.monotonic()
+                try:
+                    users.touch_connection(user_id)
+                finally:
+                    db.session.close()
             if event is None:
                 ws.send("<!-- heartbeat -->")
             elif event is RESYNC or event.get("type") == "resync":
@@ -61,4 +72,10 @@ def operator_socket(ws):
         pass
     finally:
         sub.close()
+        try:  # the tab timer counts from the moment the last tab went away
+            users.touch_connection(user_id)
+        except Exception:  # noqa: BLE001 - the database may be what failed
+            log.warning("could not record that operator %s's socket closed", user_id)
+        finally:
+            db.session.close()
         log.debug("operator %s socket closed", user_id)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import update
@@ -12,7 +13,7 @@ from ..channels import adapter_class
 from ..jobs import enqueue
 from ..models import (Attachment, Channel, Chat, ChatEvent, ContactIdentity, Message, User,
                       utcnow)
-from . import access, live, storage
+from . import access, live, routing, storage
 from . import channels as channel_service
 from .errors import Conflict, NotAllowed, ServiceError
 from .storage import StoredFile
@@ -37,66 +38,37 @@ def find_or_open_chat(channel: Channel, identity: ContactIdentity) -> tuple[Chat
     # Relationships set as objects: nothing needs a flush, and the live fragments
     # rendered after commit read them without a query each.
     chat = Chat(channel=channel, queue=channel.queue, contact=identity.contact,
-                identity=identity, open_identity=identity, status="queued")
+                identity=identity, open_identity=identity, status="queued",
+                weight=channel.chat_weight or 1, routing_skip=[])
     db.session.add(chat)
     db.session.add(ChatEvent(chat=chat, kind="created", details={"queue_id": channel.queue_id}))
     return chat, True
 
 
 def offer_if_possible(chat: Chat, someone_active: bool | None = None) -> None:
-    """Manual mode: the chat is offered to every Active member of its queue at once.
-    With nobody Active it stays queued and is offered when someone becomes Active."""
-    if chat.status != "queued":
+    """Manual mode, inside the inbound transaction: the chat is offered to every Active
+    member of its queue at once. The auto modes hand chats out after commit
+    (routing.route), one operator at a time."""
+    if chat.status != "queued" or chat.queue.routing_mode != "manual":
         return
     if someone_active is None:
         someone_active = queue_has_active_member(chat.queue_id or chat.queue.id)
     if someone_active:
         chat.status = "offered"
         chat.offered_at = utcnow()
-        db.session.add(ChatEvent(chat=chat, kind="offered", details={"mode": "manual"}))
+        db.session.add(ChatEvent(chat=chat, kind="offered",
+                                 details={"mode": "manual", "reason": "everyone"}))
 
 
 def queue_has_active_member(queue_id: int) -> bool:
-    return bool(_active_member_ids(queue_id))
-
-
-def _active_member_ids(queue_id: int) -> list[int]:
-    from ..models import queue_members
-    return list(db.session.scalars(
-        db.select(User.id).join(queue_members, queue_members.c.user_id == User.id)
-        .where(queue_members.c.queue_id == queue_id, User.presence == "active",
-               User.is_enabled.is_(True))))
-
-
-def offer_waiting_chats(queue_ids: list[int]) -> list[Chat]:
-    """Someone became Active: queued chats of their queues are offered now."""
-    chats = list(db.session.scalars(db.select(Chat).where(
-        Chat.queue_id.in_(queue_ids), Chat.status == "queued")))
-    for chat in chats:
-        offer_if_possible(chat)
-    return [c for c in chats if c.status == "offered"]
+    return bool(routing.active_member_ids(queue_id))
 
 
 def accept_chat(user: User, chat_id: int) -> Chat:
-    """One conditional UPDATE: of two operators clicking together exactly one wins."""
+    """One conditional UPDATE (routing.accept): of two operators clicking together exactly
+    one wins, and nobody takes more than their load."""
     chat = access.get_visible_chat(user, chat_id)
-    now = utcnow()
-    result = db.session.execute(
-        update(Chat)
-        .where(Chat.id == chat.id, Chat.status.in_(("queued", "offered")),
-               Chat.assignee_id.is_(None))
-        .values(status="active", assignee_id=user.id, accepted_at=now,
-                offered_at=db.func.coalesce(Chat.offered_at, now))
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        db.session.rollback()
-        chat = db.session.get(Chat, chat_id)
-        db.session.refresh(chat)
-        if chat.status == "closed":
-            raise Conflict(_("This chat is already closed."))
-        if chat.assignee is None:
-            raise Conflict(_("Another operator accepted this chat."))
-        raise Conflict(_("%(name)s has already accepted this chat.", name=chat.assignee.name))
+    routing.accept(user, chat)
     db.session.add(ChatEvent(chat_id=chat.id, kind="accepted", actor_id=user.id))
     db.session.commit()
     db.session.refresh(chat)
@@ -128,6 +100,7 @@ def add_reply(user: User, chat_id: int, text: str, stored: StoredFile | None = N
         db.session.add(Attachment(message=message, **stored.as_dict()))
     if chat.first_response_at is None:
         chat.first_response_at = now
+    chat.awaiting_since = None  # answered: the unanswered-chat timer stops
     chat.last_message_at = now
     chat.last_message_preview = preview_of(text, stored)
     db.session.commit()
@@ -175,7 +148,8 @@ def close_chat(user: User, chat_id: int) -> Chat:
     now = utcnow()
     result = db.session.execute(
         update(Chat).where(Chat.id == chat.id, Chat.status != "closed")
-        .values(status="closed", closed_at=now, closed_by_id=user.id, open_identity_id=None)
+        .values(status="closed", closed_at=now, closed_by_id=user.id, open_identity_id=None,
+                offered_to_id=None, offer_expires_at=None)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         db.session.rollback()
@@ -185,7 +159,56 @@ def close_chat(user: User, chat_id: int) -> Chat:
     db.session.refresh(chat)
     enqueue("app.jobs.stats.compute", chat.id, queue="stats", job_id=f"stats-{chat.id}")
     live.chat_closed(chat, previous_assignee)
+    if previous_assignee:
+        enqueue_routing_for(previous_assignee)  # their capacity is free again
     return chat
+
+
+def enqueue_routing_for(user_id: int) -> None:
+    """Route the queues of an operator whose load went down."""
+    from ..models import queue_members
+    queue_ids = list(db.session.scalars(db.select(queue_members.c.queue_id).where(
+        queue_members.c.user_id == user_id)))
+    if queue_ids:
+        enqueue("app.jobs.routing.route", queue_ids)
+
+
+def close_inactive(chat_id: int, minutes: int, closing_message: str) -> bool:
+    """The customer has written nothing for `minutes`: the chat closes itself, with the
+    queue's closing message if there is one."""
+    chat = db.session.get(Chat, chat_id)
+    if chat is None or not chat.is_open:
+        return False
+    previous_assignee = chat.assignee_id
+    now = utcnow()
+    result = db.session.execute(
+        update(Chat).where(Chat.id == chat.id, Chat.status != "closed",
+                           db.func.coalesce(Chat.last_inbound_at, Chat.created_at)
+                           <= now - timedelta(minutes=minutes))
+        .values(status="closed", closed_at=now, closed_by_id=None, open_identity_id=None,
+                offered_to_id=None, offer_expires_at=None)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        return False
+    message = None
+    if closing_message.strip():
+        message = Message(chat_id=chat.id, direction="out", author_id=None,
+                          text=closing_message.strip(), status="pending", sent_at=now)
+        db.session.add(message)
+    db.session.add(ChatEvent(chat_id=chat.id, kind="auto_closed",
+                             details={"reason": "inactive", "minutes": minutes}))
+    db.session.commit()
+    db.session.refresh(chat)
+    if message is not None:
+        enqueue("app.jobs.outbound.deliver", message.id, queue="outbound",
+                job_id=f"deliver-{message.id}")
+        live.message_added(message)
+    enqueue("app.jobs.stats.compute", chat.id, queue="stats", job_id=f"stats-{chat.id}")
+    live.chat_closed(chat, previous_assignee)
+    if previous_assignee:
+        enqueue_routing_for(previous_assignee)
+    return True
 
 
 def preview_of(text: str, stored) -> str:
@@ -208,6 +231,9 @@ def start_refusal(user: User, identity: ContactIdentity) -> str | None:
         return _("This channel is disabled.")
     if not user.sees_all_queues and channel.queue_id not in access.queue_ids_for(user):
         return _("This channel’s queue is not one of yours.")
+    if routing.load_of(user.id) + (channel.chat_weight or 1) > user.max_load:
+        return _("You already have as many chats as you can take (%(load)s of %(max)s). "
+                 "Close one first.", load=routing.load_of(user.id), max=user.max_load)
     return None
 
 
@@ -225,6 +251,7 @@ def start_chat(user: User, identity_id: int) -> Chat:
     now = utcnow()
     chat.status, chat.assignee, chat.offered_at, chat.accepted_at = "active", user, now, now
     chat.last_message_at = now
+    user.last_routed_at = now
     db.session.add(ChatEvent(chat=chat, kind="started", actor=user))
     try:
         db.session.commit()

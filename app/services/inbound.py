@@ -13,7 +13,7 @@ from ..extensions import db
 from .. import jobs
 from ..models import Attachment, Channel, Chat, ContactIdentity, InboundEvent, Message, utcnow
 from . import channels as channel_service
-from . import chats, contacts, live, storage
+from . import chats, contacts, live, routing, storage
 from .delivery import STATUS_ORDER
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,11 @@ def _publish(results: list) -> None:
         if isinstance(r, _NewIdentity):
             jobs.enqueue("app.jobs.contacts.fetch_avatar", r.identity.id,
                          job_id=f"avatar-{r.identity.id}")
-    live.inbound_processed([r for r in results if not isinstance(r, (_Updated, _NewIdentity))])
+    received = [r for r in results if not isinstance(r, (_Updated, _NewIdentity))]
+    live.inbound_processed(received)
+    waiting = {m.chat.queue_id for m, is_new in received if is_new and m.chat.status == "queued"}
+    if waiting:
+        routing.route(waiting)  # the auto modes hand new chats out one operator at a time
     updated = {r.message.id: r.message for r in results if isinstance(r, _Updated)}
     for message in updated.values():
         live.message_updated(message)
@@ -312,6 +316,10 @@ def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache:
             filename=att.filename, mime=att.mime, size=att.size, storage_key=att.storage_key,
             is_image=att.is_image, width=att.width, height=att.height))
     chat.last_message_at = item.sent_at
+    now = utcnow()
+    chat.last_inbound_at = now
+    if chat.awaiting_since is None:
+        chat.awaiting_since = now  # the unanswered-chat timer starts with their first line
     chat.last_message_preview = chats.preview_of(item.text, item.attachments[0]
                                               if item.attachments else None)
     if chat.status == "active":

@@ -14,7 +14,7 @@ from flask import current_app, has_request_context, render_template
 from flask_babel import force_locale
 
 from ..extensions import db
-from ..models import Chat, Message, User
+from ..models import Chat, ChatEvent, Message, User
 from ..realtime import publish
 from ..realtime.topics import queue_topic, user_topic, visitor_topic
 from . import widget_view
@@ -173,4 +173,33 @@ def chat_closed(chat: Chat, previous_assignee_id: int | None) -> None:
     if previous_assignee_id:
         _delete(box, user_topic(previous_assignee_id), f"my-chat-{chat.id}")
     box.add_raw(_visitor(chat), {"type": "chat", "chat": widget_view.chat_json(chat)})
+    box.send()
+
+
+def chat_requeued(chat: Chat, previous_assignee_id: int | None, *, announce: bool = True) -> None:
+    """The chat left its operator (transfer, timeout, status change): it leaves their
+    list, and (unless it went straight to someone) appears in its queue's waiting list.
+    The reason shows in the transcript for everyone watching it."""
+    box = Outbox()
+    if previous_assignee_id:
+        _delete(box, user_topic(previous_assignee_id), f"my-chat-{chat.id}")
+    topic = queue_topic(chat.queue_id)
+    if announce and chat.status in ("queued", "offered"):
+        box.add(topic, "workspace/partials/_waiting_item.html", _append_to("waiting-list"),
+                chat=chat, oob=False)
+    box.add(topic, "workspace/partials/_chat_header.html", chat=chat, oob=True)
+    event = chat.events.order_by(ChatEvent.id.desc()).first()
+    if event is not None:
+        box.add(topic, "workspace/partials/_event_note.html", _append_to(f"messages-{chat.id}"),
+                event=event)
+    box.send()
+
+
+def presence_changed(user: User) -> None:
+    """The operator's status changed (maybe not by them): their tabs show it and refetch
+    their lists."""
+    box = Outbox()
+    topic = user_topic(user.id)
+    box.add(topic, "workspace/partials/_presence.html", user=user, oob=True)
+    box.add(topic, "live/_ws_hello.html")
     box.send()

@@ -39,10 +39,16 @@ def sweep() -> dict:
         enqueue("app.jobs.stats.compute", chat_id, queue="stats", job_id=f"stats-{chat_id}",
                 skip_if_pending=True)
     db.session.rollback()
+    from . import routing
     from .health import check_due_channels
     checked = check_due_channels()
+    timers = routing.run_timers()
+    # A safety net: anything still waiting while someone could take it is handed out
+    # (a routing job lost with Redis, a capacity freed by a crashed request).
+    routed = len(routing.route())
     found = {"events": len(events), "messages": len(pending), "stats": len(no_stats),
-             "health_checks": checked}
+             "health_checks": checked, "routed": routed,
+             **{f"timer_{k}": v for k, v in timers.items()}}
     if any(found.values()):
         log.info("sweeper re-enqueued %s", found)
     return found

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from ..extensions import db
 from ..models import ChatQueue, Organization, User, utcnow
-from . import chats, live
+from . import live
 from .errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,7 @@ def set_enabled(user: User, enabled: bool, actor: User) -> None:
         raise ServiceError(_("The last active admin cannot be deactivated."))
     user.is_enabled = enabled
     if not enabled:
-        user.presence = "offline"
-        user.presence_changed_at = utcnow()
+        set_presence(user, "offline", actor=actor, reason="deactivated")
     db.session.commit()
 
 
@@ -90,14 +89,60 @@ def set_language(user: User, language: str) -> None:
     db.session.commit()
 
 
-def set_presence(user: User, presence: str) -> None:
+def set_presence(user: User, presence: str, *, actor: User | None = None,
+                 reason: str = "") -> None:
+    """Change an operator's status (themselves, a supervisor, or the worker when their
+    last tab is gone). Every change is logged. Going Active hands them waiting chats;
+    going Away or Offline gives their chats and offers back to the queue."""
+    from . import routing
     if user.presence == presence:
         return
+    now = utcnow()
+    _log_presence(user, presence, now, actor, reason)
     user.presence = presence
-    user.presence_changed_at = utcnow()
-    offered = []
+    user.presence_changed_at = now
     if presence == "active":
-        offered = chats.offer_waiting_chats([q.id for q in user.queues])
+        user.last_connected_at = now  # the tab timer starts now, not at the last visit
+    moved = []
+    if presence != "active":
+        why = reason or ("away" if presence == "away" else "offline")
+        moved = [(chat, user.id) for chat in routing.redistribute(
+            user, reason=why, actor_id=actor.id if actor else None)]
     db.session.commit()
-    for chat in offered:
-        live.chat_waiting(chat, new=False)
+    log.info("user %s is now %s%s", user.id, presence, f" ({reason})" if reason else "")
+    live.presence_changed(user)
+    if moved:
+        routing.after_requeue(moved)
+    if presence == "active":
+        routing.route([q.id for q in user.queues])
+
+
+def _log_presence(user: User, presence: str, now, actor: User | None, reason: str) -> None:
+    from ..models import UserStatusLog
+    db.session.execute(db.update(UserStatusLog).where(
+        UserStatusLog.user_id == user.id, UserStatusLog.ended_at.is_(None)).values(ended_at=now))
+    db.session.add(UserStatusLog(user_id=user.id, presence=presence, started_at=now,
+                                 actor_id=actor.id if actor else None, reason=reason[:40]))
+
+
+def presence_durations(user_id: int, since, until=None) -> dict[str, float]:
+    """Seconds spent in each status between `since` and `until` (now)."""
+    from ..models import UserStatusLog
+    until = until or utcnow()
+    totals = {"active": 0.0, "away": 0.0, "offline": 0.0}
+    rows = db.session.scalars(db.select(UserStatusLog).where(
+        UserStatusLog.user_id == user_id, UserStatusLog.started_at < until,
+        db.or_(UserStatusLog.ended_at.is_(None), UserStatusLog.ended_at > since)))
+    for row in rows:
+        start = max(row.started_at, since)
+        end = min(row.ended_at or until, until)
+        if end > start and row.presence in totals:
+            totals[row.presence] += (end - start).total_seconds()
+    return totals
+
+
+def touch_connection(user_id: int) -> None:
+    """An open workspace tab says it is still there (the tab timer reads this)."""
+    db.session.execute(db.update(User).where(User.id == user_id)
+                       .values(last_connected_at=utcnow()))
+    db.session.commit()

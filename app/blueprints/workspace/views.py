@@ -4,8 +4,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ...extensions import db
-from ...models import Chat, Message, PRESENCES
-from ...services import access, chats, storage, users
+from ...models import Chat, ChatEvent, Message, PRESENCES
+from ...services import access, chats, history, routing, storage, users
 from ...services.errors import ServiceError
 from . import bp
 
@@ -29,7 +29,16 @@ def my_chats(user):
 
 
 def _panel_context(chat):
-    return {"chat": chat, "messages": list(chat.messages.limit(500)) if chat else []}
+    """The open chat's transcript: messages, and between them the changes of hands
+    (transfers with their comments, timeouts) the operator should know about."""
+    if chat is None:
+        return {"chat": None, "messages": []}
+    items = list(chat.messages.limit(500))
+    events = list(chat.events.where(ChatEvent.kind.in_(history.TRANSCRIPT_KINDS)))
+    if events:
+        items = sorted(items + events, key=lambda i: (
+            i.sent_at if isinstance(i, Message) else i.created_at))
+    return {"chat": chat, "messages": items}
 
 
 @bp.get("/")
