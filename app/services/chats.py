@@ -173,14 +173,14 @@ def enqueue_routing_for(user_id: int) -> None:
         enqueue("app.jobs.routing.route", queue_ids)
 
 
-def close_inactive(chat_id: int, minutes: int, closing_message: str) -> bool:
+def close_inactive(chat_id: int, minutes: int, closing_message: str, now=None) -> bool:
     """The customer has written nothing for `minutes`: the chat closes itself, with the
     queue's closing message if there is one."""
     chat = db.session.get(Chat, chat_id)
     if chat is None or not chat.is_open:
         return False
     previous_assignee = chat.assignee_id
-    now = utcnow()
+    now = now or utcnow()
     result = db.session.execute(
         update(Chat).where(Chat.id == chat.id, Chat.status != "closed",
                            db.func.coalesce(Chat.last_inbound_at, Chat.created_at)

@@ -362,6 +362,20 @@ def redistribute(user: User, *, reason: str, actor_id=None) -> list[Chat]:
     return moved
 
 
+def unoffer_if_nobody_active(queue_ids) -> list[Chat]:
+    """Manual mode: chats offered to "everyone Active" wait again once nobody is."""
+    changed = []
+    for queue_id in set(queue_ids):
+        if active_member_ids(queue_id):
+            continue
+        for chat in db.session.scalars(db.select(Chat).where(
+                Chat.queue_id == queue_id, Chat.status == "offered",
+                Chat.offered_to_id.is_(None))):
+            chat.status = "queued"
+            changed.append(chat)
+    return changed
+
+
 def after_requeue(chats: list[tuple[Chat, int | None]]) -> None:
     """Publish chats that went back to a queue, then hand them out again."""
     from . import live
@@ -440,14 +454,14 @@ def transfer(actor: User, chat_id: int, *, to_user_id: int | None = None,
 
 
 # -- timers ---------------------------------------------------------------------------------
-def expire_offer(chat_id: int) -> bool:
+def expire_offer(chat_id: int, now: datetime | None = None) -> bool:
     """The offer's deadline passed: the chat goes to the next operator."""
     from . import live
     chat = db.session.get(Chat, chat_id)
     if chat is None or chat.status != "offered" or chat.offered_to_id is None:
         return False
     user_id = chat.offered_to_id
-    if not _release_offer(chat, user_id, kind="offer_expired", now=utcnow()):
+    if not _release_offer(chat, user_id, kind="offer_expired", now=now or utcnow()):
         db.session.rollback()
         return False
     db.session.commit()
@@ -466,7 +480,7 @@ def run_timers(now: datetime | None = None) -> dict:
         Chat.offer_expires_at <= now).limit(500)))
     db.session.rollback()
     for chat_id in expired:
-        found["offers"] += expire_offer(chat_id)
+        found["offers"] += expire_offer(chat_id, now)
     found["unanswered"] = _answer_timeouts(now)
     found["disconnected"] = _disconnected_operators(now)
     found["inactive"] = _inactivity_closes(now)
@@ -528,5 +542,5 @@ def _inactivity_closes(now: datetime) -> int:
         db.session.rollback()
         for chat_id in quiet:
             count += chat_service.close_inactive(chat_id, queue.inactivity_close_minutes,
-                                                 queue.closing_message)
+                                                 queue.closing_message, now=now)
     return count

@@ -108,7 +108,11 @@ def set_presence(user: User, presence: str, *, actor: User | None = None,
         why = reason or ("away" if presence == "away" else "offline")
         moved = [(chat, user.id) for chat in routing.redistribute(
             user, reason=why, actor_id=actor.id if actor else None)]
+        db.session.flush()
+        unoffered = routing.unoffer_if_nobody_active(q.id for q in user.queues)
     db.session.commit()
+    for chat in unoffered if presence != "active" else []:
+        live.chat_waiting(chat, new=False)
     log.info("user %s is now %s%s", user.id, presence, f" ({reason})" if reason else "")
     live.presence_changed(user)
     if moved:

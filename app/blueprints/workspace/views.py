@@ -93,6 +93,52 @@ def accept(chat_id):
     return resp, 200, {"HX-Push-Url": url_for("workspace.index", chat_id=chat.id)}
 
 
+@bp.post("/workspace/chats/<int:chat_id>/decline")
+def decline(chat_id):
+    access.get_visible_chat(current_user, chat_id)
+    routing.decline(current_user, chat_id)
+    return "", 204
+
+
+@bp.get("/workspace/chats/<int:chat_id>/transfer")
+def transfer_form(chat_id):
+    chat = access.get_visible_chat(current_user, chat_id)
+    return render_template("workspace/partials/_transfer.html", chat=chat,
+                           **transfer_choices(chat))
+
+
+@bp.post("/workspace/chats/<int:chat_id>/transfer")
+def transfer(chat_id):
+    """To an operator ("user:<id>") or a queue ("queue:<id>"), with a comment."""
+    target = request.form.get("target", "")
+    kind, _sep, raw_id = target.partition(":")
+    if kind not in ("user", "queue") or not raw_id.isdigit():
+        raise ServiceError(_("Choose an operator or a queue to transfer the chat to."))
+    routing.transfer(current_user, chat_id, comment=request.form.get("comment", ""),
+                     **{("to_user_id" if kind == "user" else "to_queue_id"): int(raw_id)})
+    chat = db.session.get(Chat, chat_id)
+    if chat.assignee_id == current_user.id:
+        return render_template("workspace/partials/_chat_panel.html", **_panel_context(chat))
+    return render_template("workspace/partials/_chat_panel.html", chat=None, messages=[]), 200, {
+        "HX-Push-Url": url_for("workspace.index")}
+
+
+def transfer_choices(chat):
+    """Operators of the chat's queue who could take it now (Active, with room), and the
+    other queues."""
+    from ...models import ChatQueue, User, queue_members
+    members = list(db.session.scalars(
+        db.select(User).join(queue_members, queue_members.c.user_id == User.id)
+        .where(queue_members.c.queue_id == chat.queue_id, User.is_enabled.is_(True),
+               User.id != (chat.assignee_id or 0)).order_by(User.name)))
+    loads = routing.loads_for(u.id for u in members)
+    operators = [{"user": u, "load": loads[u.id],
+                  "can_take": u.presence == "active" and loads[u.id] + chat.weight <= u.max_load}
+                 for u in members]
+    queues = list(db.session.scalars(db.select(ChatQueue).order_by(ChatQueue.name)))
+    return {"operators": operators, "queues": queues}
+
+
 @bp.post("/workspace/chats/<int:chat_id>/messages")
 def reply(chat_id):
     chat = access.get_visible_chat(current_user, chat_id)

@@ -67,15 +67,40 @@
     } catch (e) { /* some browsers only allow notifications from a service worker */ }
   }
 
+  /* A waiting chat offered to one operator (round robin, least loaded) is the same
+     fragment for the whole queue: mark it "mine" or "other" here. Only new chats for
+     everyone, and offers to me, ring. */
   function scanWaiting(initial) {
+    var me = document.body.dataset.userId || "";
+    var seen = {};
     document.querySelectorAll("#waiting-list > li[data-chat-id]").forEach(function (li) {
       var id = li.dataset.chatId;
-      if (!seenWaiting.has(id)) {
+      if (seen[id]) { seen[id].remove(); }  // a re-appended item replaces the old one
+      seen[id] = li;
+      var to = li.dataset.offeredTo || "";
+      li.classList.toggle("offer-mine", to !== "" && to === me);
+      li.classList.toggle("offer-other", to !== "" && to !== me);
+      var key = id + ":" + to;
+      if (!seenWaiting.has(key)) {
+        seenWaiting.add(key);
+        var forMe = li.dataset.mode === "manual" ? !seenWaiting.has(id) : to === me;
         seenWaiting.add(id);
-        if (!initial) notify(li);
+        if (!initial && forMe) notify(li);
       }
     });
+    tickOffers();
   }
+
+  function tickOffers() {
+    var now = Date.now();
+    document.querySelectorAll("#waiting-list > li.offer-mine[data-offer-expires]").forEach(function (li) {
+      var left = Math.max(0, Math.round((Date.parse(li.dataset.offerExpires) - now) / 1000));
+      var el = li.querySelector(".offer-countdown");
+      var text = left + " s";
+      if (el && el.textContent !== text) el.textContent = text;
+    });
+  }
+  setInterval(tickOffers, 1000);
 
   /* ---- lists: counts, dedupe, scrolling ---------------------------------- */
   function updateCounts() {
