@@ -107,11 +107,13 @@ class Stack:
         wait_for(lambda: requests.get(self.base_url + "/healthz", timeout=1).ok, timeout=30,
                  message="web server")
 
-    def start_worker(self):
-        self._spawn("worker", [PYTHON, "worker.py"])
+    def start_worker(self, name: str = "worker"):
+        """Start an RQ worker (another name starts one more, as a bigger server would)."""
         client = redis.Redis(port=self.redis_port)
-        wait_for(lambda: any(k.startswith(b"rq:worker:") for k in client.keys("rq:worker:*")),
-                 timeout=30, message="worker registration")
+        before = len([k for k in client.smembers("rq:workers")])
+        self._spawn(name, [PYTHON, "worker.py"])
+        wait_for(lambda: len(client.smembers("rq:workers")) > before,
+                 timeout=30, message=f"{name} registration")
 
     def stop_worker(self):
         self._stop("worker")
@@ -135,7 +137,7 @@ class Stack:
         return self
 
     def stop(self):
-        for name in ("worker", "web", "redis"):
+        for name in [n for n in self.procs if n.startswith("worker")] + ["web", "redis"]:
             self._stop(name)
 
     # -- data -------------------------------------------------------------
@@ -174,7 +176,7 @@ def running_stack(tmp: Path, origins=("https://shop.example",), extra_env: dict 
         yield s
     finally:
         s.stop()
-        for name in ("web", "worker"):
+        for name in ("web", "worker", "worker2", "worker3"):
             log = s.log(name)
             if "Traceback" in log:
                 print(f"--- {name}.log ---\n{log[-4000:]}")

@@ -118,3 +118,29 @@ def try_lock(key: str, timeout: int = 60):
         return _NoLock()
     lock = redis_connection().lock(f"sb:lock:{key}", timeout=timeout, blocking=False)
     return lock if lock.acquire() else None
+
+
+def try_lock_quietly(key: str, timeout: int = 60):
+    """Like try_lock, for locks that only save work: with Redis down, go ahead unlocked."""
+    try:
+        return try_lock(key, timeout)
+    except redis.RedisError:
+        return _NoLock()
+
+
+def set_flag(key: str, ttl: int = 120) -> None:
+    if current_app.config.get("JOBS_INLINE"):
+        return
+    try:
+        redis_connection().set(_flag(key), "1", ex=ttl)
+    except redis.RedisError:
+        pass
+
+
+def pop_flag(key: str) -> bool:
+    if current_app.config.get("JOBS_INLINE"):
+        return False
+    try:
+        return bool(redis_connection().delete(_flag(key)))
+    except redis.RedisError:
+        return False

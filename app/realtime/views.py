@@ -47,12 +47,15 @@ def operator_socket(ws):
     sub = current_hub().subscribe(operator_topics(current_user))
     users.touch_connection(user_id)  # the worker knows a tab is open
     touched = time.monotonic()
+    # Rendered while the session is open (the commit above expired current_user);
+    # later renders find its attributes loaded.
+    hello = render_template("live/_ws_hello.html")
     # The socket lives for hours: give the database connection back to the pool now.
     db.session.close()
     try:
         # Subscribed first, then tell the page to refetch what it shows: nothing that
         # happens in between can be missed.
-        ws.send(render_template("live/_ws_hello.html"))
+        ws.send(hello)
         while ws.connected:
             event = sub.get(timeout=HEARTBEAT_SECONDS)
             if time.monotonic() - touched >= TOUCH_SECONDS:
@@ -64,7 +67,7 @@ def operator_socket(ws):
             if event is None:
                 ws.send("<!-- heartbeat -->")
             elif event is RESYNC or event.get("type") == "resync":
-                ws.send(render_template("live/_ws_hello.html"))
+                ws.send(hello)
             else:
                 html = event.get("html", {})
                 ws.send(html.get(locale) or html.get("en", ""))

@@ -202,4 +202,5 @@ def presence_changed(user: User) -> None:
     topic = user_topic(user.id)
     box.add(topic, "workspace/partials/_presence.html", user=user, oob=True)
     box.add(topic, "live/_ws_hello.html")
+    box.add_raw("board", {"type": "presence", "user_id": user.id})
     box.send()

@@ -29,7 +29,7 @@ from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..jobs import enqueue
+from .. import jobs
 from ..models import Chat, ChatEvent, ChatQueue, User, queue_members, utcnow
 from .errors import Conflict, NotAllowed, NotFound, ServiceError
 
@@ -73,6 +73,13 @@ def _fits(user_id: int):
             .where(other.id != Chat.id, _held_by(user_id, other)).scalar_subquery())
     max_load = db.select(User.max_load).where(User.id == user_id).scalar_subquery()
     return held + Chat.weight <= max_load
+
+
+def _available(user_id: int):
+    """SQL: the operator is Active and enabled now (read inside the UPDATE, after their
+    row lock: someone going Offline at this moment cannot be handed a chat)."""
+    return db.exists().where(User.id == user_id, User.presence == "active",
+                             User.is_enabled.is_(True))
 
 
 def _lock_operator(user_id: int) -> None:
@@ -161,21 +168,39 @@ def waiting_query(queue_id: int):
 
 
 def route(queue_ids=None) -> list[Chat]:
-    """Hand out the waiting chats of these queues (all when None). Commits; returns the
-    chats whose state changed, already published to the live UI."""
+    """Hand out the waiting chats of these queues (all when None). Commits after every
+    hand-over (short transactions: an operator's row lock is never held for long);
+    returns the chats whose state changed, already published to the live UI.
+
+    One process routes a queue at a time (a Redis lock, to save work; correctness does
+    not depend on it). Whoever finds the lock taken leaves a note, and the holder runs
+    once more, so a chat committed meanwhile is never left waiting."""
     from . import live
-    query = db.select(ChatQueue).order_by(ChatQueue.id)
+    query = db.select(ChatQueue.id).order_by(ChatQueue.id)
     if queue_ids is not None:
         queue_ids = sorted(set(queue_ids))
         if not queue_ids:
             return []
         query = query.where(ChatQueue.id.in_(queue_ids))
     changed = []
-    for queue in list(db.session.scalars(query)):
-        changed.extend(_route_queue(queue))
+    for queue_id in list(db.session.scalars(query)):
+        while True:
+            lock = jobs.try_lock_quietly(f"route:{queue_id}", timeout=60)
+            if lock is None:
+                jobs.set_flag(f"route-again:{queue_id}")
+                break
+            try:
+                queue = db.session.get(ChatQueue, queue_id)
+                done = _route_queue(queue) if queue is not None else []
+                db.session.commit()
+            finally:
+                lock.release()
+            for chat in done:
+                live.chat_waiting(chat, new=False)
+            changed.extend(done)
+            if not jobs.pop_flag(f"route-again:{queue_id}"):
+                break
     db.session.commit()
-    for chat in changed:
-        live.chat_waiting(chat, new=False)
     return changed
 
 
@@ -207,12 +232,14 @@ def _route_queue(queue: ChatQueue) -> list[Chat]:
             if decision is None:
                 break
             if _offer(chat, decision, queue.offer_timeout_seconds):
+                db.session.commit()
                 picked = next(c for c in candidates if c.user_id == decision.user_id)
                 picked.load += chat.weight
                 picked.last_routed_at = utcnow()
                 changed.append(chat)
                 break
             # Someone else changed this operator's load meanwhile: read it again.
+            db.session.rollback()
             tried.add(decision.user_id)
             fresh = load_of(decision.user_id)
             for c in candidates:
@@ -233,7 +260,8 @@ def _offer(chat: Chat, decision: Decision, timeout_seconds: int) -> bool:
     expires = now + timedelta(seconds=timeout_seconds)
     result = db.session.execute(
         update(Chat).where(Chat.id == chat.id, Chat.status == "queued",
-                           Chat.assignee_id.is_(None), _fits(decision.user_id))
+                           Chat.assignee_id.is_(None), _fits(decision.user_id),
+                           _available(decision.user_id))
         .values(status="offered", offered_to_id=decision.user_id, offer_expires_at=expires,
                 offered_at=func.coalesce(Chat.offered_at, now))
         .execution_options(synchronize_session=False))
@@ -246,8 +274,8 @@ def _offer(chat: Chat, decision: Decision, timeout_seconds: int) -> bool:
         "timeout_seconds": timeout_seconds}))
     db.session.flush()
     db.session.refresh(chat)
-    enqueue("app.jobs.routing.expire_offer", chat.id, queue="default",
-            delay=timeout_seconds + 0.5)
+    jobs.enqueue("app.jobs.routing.expire_offer", chat.id, queue="default",
+                 delay=timeout_seconds + 0.5)
     return True
 
 
@@ -262,7 +290,7 @@ def accept(user: User, chat: Chat) -> None:
         .where(Chat.id == chat.id, Chat.status.in_(("queued", "offered")),
                Chat.assignee_id.is_(None),
                or_(Chat.offered_to_id.is_(None), Chat.offered_to_id == user.id),
-               _fits(user.id))
+               _fits(user.id), _available(user.id))
         .values(status="active", assignee_id=user.id, accepted_at=now, offered_to_id=None,
                 offer_expires_at=None, routing_skip=[],
                 offered_at=func.coalesce(Chat.offered_at, now))
@@ -279,6 +307,9 @@ def accept(user: User, chat: Chat) -> None:
         raise Conflict(_("%(name)s has already accepted this chat.", name=chat.assignee.name))
     if chat.offered_to_id not in (None, user.id):
         raise Conflict(_("This chat is being offered to %(name)s.", name=chat.offered_to.name))
+    db.session.refresh(user)
+    if user.presence != "active":
+        raise Conflict(_("You are not Active: switch to Active to take chats."))
     if chat.status in ("queued", "offered"):
         raise Conflict(_("You already have as many chats as you can take (%(load)s of "
                          "%(max)s). Close one first.", load=load_of(user.id), max=user.max_load))
@@ -431,7 +462,7 @@ def transfer(actor: User, chat_id: int, *, to_user_id: int | None = None,
         update(Chat).where(Chat.id == chat.id, Chat.status.in_(HELD + ("queued",)),
                            Chat.assignee_id.is_(None) if previous is None
                            else Chat.assignee_id == previous,
-                           _fits(target.id))
+                           _fits(target.id), _available(target.id))
         .values(status="active", assignee_id=target.id, offered_to_id=None,
                 offer_expires_at=None, accepted_at=now, routing_skip=[],
                 offered_at=func.coalesce(Chat.offered_at, now))
@@ -474,13 +505,22 @@ def run_timers(now: datetime | None = None) -> dict:
     """Every deadline that has passed, in one sweep. Safe to run in several workers:
     each change is a conditional UPDATE."""
     now = now or utcnow()
-    found = {"offers": 0, "unanswered": 0, "disconnected": 0, "inactive": 0}
+    found = {"offers": 0, "unoffered": 0, "unanswered": 0, "disconnected": 0, "inactive": 0}
     expired = list(db.session.scalars(db.select(Chat.id).where(
         Chat.status == "offered", Chat.offered_to_id.is_not(None),
         Chat.offer_expires_at <= now).limit(500)))
     db.session.rollback()
     for chat_id in expired:
         found["offers"] += expire_offer(chat_id, now)
+    # Manual offers to "everyone Active" when the last one left at the same moment as
+    # another (each saw the other still there).
+    unoffered = unoffer_if_nobody_active(db.session.scalars(db.select(ChatQueue.id)).all())
+    db.session.commit()
+    if unoffered:
+        from . import live
+        for chat in unoffered:
+            live.chat_waiting(chat, new=False)
+    found["unoffered"] = len(unoffered)
     found["unanswered"] = _answer_timeouts(now)
     found["disconnected"] = _disconnected_operators(now)
     found["inactive"] = _inactivity_closes(now)

@@ -211,6 +211,7 @@ def test_telegram_chat_connect_avatar_reply_with_files_and_close(stack, telegram
     [sent] = telegram.calls_to("sendMessage", TOKEN)
     assert sent.ok, sent.response
     assert str(sent.params["chat_id"]) == str(chat_user) and sent.params["text"] == reply
+    artifacts.shot(op, "olga-telegram-chat-open-with-avatar")
 
     # -- an image with a caption (Enter sends it too), then a PDF with the Send button ----------
     attach = controls.locator("input[data-attach]")
