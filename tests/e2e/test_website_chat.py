@@ -326,6 +326,7 @@ def test_refusal_toast_when_the_waiting_item_is_already_gone(stack, host_site, p
     expect(item).to_contain_text("Anyone there?")
     chat_id = item.get_attribute("data-chat-id")
     oleg = Operator(stack, "oleg@example.com", PASSWORD)
+    assert oleg.post("/workspace/presence", {"presence": "active"}).status_code == 200
 
     def slow_accept(route):
         # Oleg gets there first; Olga's answer is held until the live update has removed
