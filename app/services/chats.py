@@ -260,3 +260,48 @@ def start_chat(user: User, identity_id: int) -> Chat:
         return db.session.scalar(db.select(Chat).where(Chat.open_identity_id == identity.id))
     live.chat_taken(chat)
     return chat
+
+
+def team_available(queue, now=None) -> bool:
+    """Is someone there to answer: within working hours and at least one member Active."""
+    from . import hours
+    return hours.is_open(queue, now or utcnow()) and bool(routing.active_member_ids(queue.id))
+
+
+def send_away_reply(chat_id: int) -> bool:
+    """A new chat arrived while the team is away (outside working hours, or nobody
+    Active): the customer gets the queue's away message once, with the next opening time.
+    Their message is kept and routed as soon as someone is there."""
+    from . import hours
+    chat = db.session.get(Chat, chat_id)
+    if chat is None or not chat.is_open or chat.offline_notified:
+        return False
+    queue = chat.queue
+    template = (queue.offline_message or "").strip()
+    now = utcnow()
+    if not template or team_available(queue, now):
+        return False
+    locale = (chat.identity.details or {}).get("language") or \
+        (chat.identity.details or {}).get("language_code") or "en"
+    try:
+        next_open = hours.format_next_opening(queue, now, locale.replace("-", "_"))
+    except Exception:  # noqa: BLE001 - an unknown locale: English rather than nothing
+        next_open = hours.format_next_opening(queue, now, "en")
+    text = template.replace("{next_open}", next_open or "").strip()
+    result = db.session.execute(update(Chat).where(Chat.id == chat.id,
+                                                   Chat.offline_notified.is_(False))
+                                .values(offline_notified=True)
+                                .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        return False
+    message = Message(chat_id=chat.id, direction="out", author_id=None, text=text,
+                      status="pending", sent_at=now)
+    db.session.add(message)
+    db.session.add(ChatEvent(chat_id=chat.id, kind="offline_reply",
+                             details={"next_open": next_open}))
+    db.session.commit()
+    enqueue("app.jobs.outbound.deliver", message.id, queue="outbound",
+            job_id=f"deliver-{message.id}")
+    live.message_added(message)
+    return True

@@ -134,9 +134,12 @@ def _publish(results: list) -> None:
                          job_id=f"avatar-{r.identity.id}")
     received = [r for r in results if not isinstance(r, (_Updated, _NewIdentity))]
     live.inbound_processed(received)
-    waiting = {m.chat.queue_id for m, is_new in received if is_new and m.chat.status == "queued"}
+    new_chats = [m.chat for m, is_new in received if is_new]
+    waiting = {chat.queue_id for chat in new_chats if chat.status == "queued"}
     if waiting:
         routing.route(waiting)  # the auto modes hand new chats out one operator at a time
+    for chat_id in [chat.id for chat in new_chats]:
+        chats.send_away_reply(chat_id)  # no-op while the team is there
     updated = {r.message.id: r.message for r in results if isinstance(r, _Updated)}
     for message in updated.values():
         live.message_updated(message)

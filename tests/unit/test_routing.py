@@ -365,3 +365,35 @@ def test_simulated_routing_assigns_each_chat_once_within_load(ops, chats, mode):
     assert all(c.load <= c.max_load for c in cands)
     if mode == "round_robin" and chats <= len(ops) and all(m >= 1 for m in ops):
         assert all(c.load <= 1 for c in cands)  # in turn: nobody gets a second before all had one
+
+
+def test_away_reply_when_nobody_is_there_or_the_queue_is_closed(app, org, login):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    zone = ZoneInfo("Europe/Berlin")
+    today = datetime.now(zone).weekday()
+    # Open only on another weekday, 09:00-18:00 Berlin time: closed all of today.
+    other_day = (today + 2) % 7
+    auto(org, "manual", offline_message="We are away. Back on {next_open}.", hours_enabled=True,
+         timezone="Europe/Berlin", hours={str(other_day): [["09:00", "18:00"]]})
+    users.set_presence(org.olga, "active")  # someone is Active, but the queue is closed
+    chat = new_chat(app, org, "hello?")
+    out = [m for m in chat.messages if m.direction == "out"]
+    assert len(out) == 1 and out[0].text.startswith("We are away. Back on ")
+    assert "09:00 (Europe/Berlin)" in out[0].text and "{next_open}" not in out[0].text
+    assert events(chat, "offline_reply")
+    assert chat.status == "offered"  # still routed: Olga is there and may answer
+    # Only once per chat.
+    assert widget_post(app.test_client(), org.channel, chat.identity.external_id,
+                       text="again").status_code == 202
+    assert len([m for m in chat.messages if m.direction == "out"]) == 1
+    # Open hours, someone Active: no away message.
+    org.support.hours_enabled = False
+    db.session.commit()
+    chat2 = new_chat(app, org, "now?")
+    assert [m for m in chat2.messages if m.direction == "out"] == []
+    # Nobody Active: away message even within hours (no {next_open} when hours are off).
+    users.set_presence(org.olga, "offline")
+    chat3 = new_chat(app, org, "anyone?")
+    [reply] = [m for m in chat3.messages if m.direction == "out"]
+    assert reply.text == "We are away. Back on ."
