@@ -119,8 +119,8 @@ def init_app(app) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "strong"
 
-    from .services.history import describe as event_text
-    app.jinja_env.filters.update(event_text=event_text, linkify=linkify, duration=duration, human_size=human_size,
+    from .services.history import describe as event_text, why_here
+    app.jinja_env.filters.update(event_text=event_text, why_here=why_here, linkify=linkify, duration=duration, human_size=human_size,
                                  contact_label=contact_label, dt=dt, time_only=time_only)
 
     @app.context_processor

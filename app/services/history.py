@@ -49,6 +49,16 @@ def why_routed(d: dict) -> str:
              n=d.get("fitting", d.get("candidates", 0)), load=load)
 
 
+PRIORITIES = {0: lambda: _("Normal"), 1: lambda: _("High"), 2: lambda: _("Urgent")}
+
+
+def why_here(chat) -> str | None:
+    """Why the chat is where it is now: the latest hand-over, in words."""
+    event = chat.events.where(ChatEvent.kind.in_(("offered", "transferred", "started"))) \
+        .order_by(ChatEvent.id.desc()).first()
+    return describe(event) if event is not None else None
+
+
 def describe(event: ChatEvent) -> str:
     d = event.details or {}
     actor = event.actor.name if event.actor else ""
@@ -91,6 +101,9 @@ def describe(event: ChatEvent) -> str:
     if kind == "auto_closed":
         return _("Closed automatically: no message from the customer for %(n)s minutes.",
                  n=d.get("minutes", 0))
+    if kind == "priority":
+        return _("%(actor)s set the priority to %(p)s.", actor=actor,
+                 p=PRIORITIES.get(d.get("to"), lambda: str(d.get("to")))())
     if kind == "offline_reply":
         return _("The team was away: the customer got the away message.")
     if kind == "closed":

@@ -416,6 +416,24 @@ def after_requeue(chats: list[tuple[Chat, int | None]]) -> None:
         route({chat.queue_id for chat, _prev in chats})
 
 
+def set_priority(actor: User, chat_id: int, priority: int) -> Chat:
+    from . import access, live
+    if not actor.sees_all_queues:
+        raise NotAllowed(_("Only a supervisor can change a chat’s priority."))
+    chat = access.get_visible_chat(actor, chat_id)
+    if chat.status not in ("queued", "offered"):
+        raise Conflict(_("Only a waiting chat has a priority."))
+    if chat.priority == priority:
+        return chat
+    db.session.add(ChatEvent(chat_id=chat.id, kind="priority", actor_id=actor.id,
+                             details={"from": chat.priority, "to": priority}))
+    chat.priority = priority
+    db.session.commit()
+    live.chat_waiting(chat, new=False)
+    route([chat.queue_id])
+    return chat
+
+
 # -- transfers ------------------------------------------------------------------------------
 def transfer(actor: User, chat_id: int, *, to_user_id: int | None = None,
              to_queue_id: int | None = None, comment: str = "") -> Chat:

@@ -397,3 +397,25 @@ def test_away_reply_when_nobody_is_there_or_the_queue_is_closed(app, org, login)
     chat3 = new_chat(app, org, "anyone?")
     [reply] = [m for m in chat3.messages if m.direction == "out"]
     assert reply.text == "We are away. Back on ."
+
+
+def test_supervisor_sets_priority_and_the_header_says_why_here(app, org, login):
+    auto(org, "round_robin")
+    org.olga.max_load = 1
+    db.session.commit()
+    first, second = new_chat(app, org, "first"), new_chat(app, org, "second")
+    admin = login(org.admin)
+    assert login(org.olga).post(f"/workspace/chats/{second.id}/priority", {"priority": "2"},
+                                htmx=True).status_code == 403
+    assert admin.post(f"/workspace/chats/{second.id}/priority", {"priority": "9"},
+                      htmx=True).status_code == 400
+    assert admin.post(f"/workspace/chats/{second.id}/priority", {"priority": "2"},
+                      htmx=True).status_code == 204
+    users.set_presence(org.olga, "active")
+    db.session.expire_all()
+    assert db.session.get(Chat, second.id).offered_to_id == org.olga.id
+    assert db.session.get(Chat, first.id).status == "queued"
+    page = login(org.olga).get(f"/workspace/chats/{second.id}").get_data(as_text=True)
+    assert "Why here?" in page and "Round robin: it was Olga Operator’s turn" in page
+    card = admin.get(f"/chats/{second.id}").get_data(as_text=True)
+    assert "set the priority to Urgent" in card

@@ -100,6 +100,16 @@ def decline(chat_id):
     return "", 204
 
 
+@bp.post("/workspace/chats/<int:chat_id>/priority")
+def priority(chat_id):
+    """Supervisors move a waiting chat up (or back): higher priority goes out first."""
+    raw = request.form.get("priority", "")
+    if raw not in ("0", "1", "2"):
+        raise ServiceError(_("Choose a priority: normal, high or urgent."))
+    routing.set_priority(current_user, chat_id, int(raw))
+    return "", 204
+
+
 @bp.get("/workspace/chats/<int:chat_id>/transfer")
 def transfer_form(chat_id):
     chat = access.get_visible_chat(current_user, chat_id)
