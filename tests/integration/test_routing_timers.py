@@ -35,10 +35,15 @@ def test_offer_expiry_survives_a_worker_restart(stack, operator):
     assert resp.status_code == 202
     first = wait_for(offered_to, message="the first offer")
     stack.stop_worker()
-    with engine.connect() as conn:  # the deadline passes while no worker runs
-        wait_for(lambda: conn.execute(sa.text(
-            "SELECT offer_expires_at < CURRENT_TIMESTAMP FROM chats")).scalar(), timeout=10,
-            message="the offer's deadline")
+    from app.models import Chat, utcnow
+
+    def deadline_passed():
+        with app.app_context():
+            try:
+                return db.session.scalar(db.select(Chat.offer_expires_at)) < utcnow()
+            finally:
+                db.session.remove()
+    wait_for(deadline_passed, timeout=10, message="the offer's deadline (no worker running)")
     assert offered_to() == first
     stack.start_worker()
     wait_for(lambda: offered_to() not in (None, first), timeout=20,
