@@ -54,7 +54,9 @@ PRIORITIES = {0: lambda: _("Normal"), 1: lambda: _("High"), 2: lambda: _("Urgent
 
 def why_here(chat) -> str | None:
     """Why the chat is where it is now: the latest hand-over, in words."""
-    event = chat.events.where(ChatEvent.kind.in_(("offered", "transferred", "started"))) \
+    # order_by(None): the relationship's own ascending order would come first.
+    event = chat.events.order_by(None).where(
+        ChatEvent.kind.in_(("offered", "transferred", "started"))) \
         .order_by(ChatEvent.id.desc()).first()
     return describe(event) if event is not None else None
 

@@ -188,7 +188,9 @@ def chat_requeued(chat: Chat, previous_assignee_id: int | None, *, announce: boo
         box.add(topic, "workspace/partials/_waiting_item.html", _append_to("waiting-list"),
                 chat=chat, oob=False)
     box.add(topic, "workspace/partials/_chat_header.html", chat=chat, oob=True)
-    event = chat.events.order_by(ChatEvent.id.desc()).first()
+    from .history import TRANSCRIPT_KINDS
+    event = chat.events.order_by(None).where(ChatEvent.kind.in_(TRANSCRIPT_KINDS)) \
+        .order_by(ChatEvent.id.desc()).first()
     if event is not None:
         box.add(topic, "workspace/partials/_event_note.html", _append_to(f"messages-{chat.id}"),
                 event=event)
