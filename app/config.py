@@ -77,6 +77,9 @@ class Config:
         self.VIBER_API_URL = os.environ.get("VIBER_API_URL", "https://chatapi.viber.com/pa")
         # The address customers reach this console at (embed snippets, widget file links).
         self.PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+        # Behind nginx/Caddy terminating TLS: how many proxies set X-Forwarded-* (0 = none;
+        # never more than there really are, or clients could spoof their address).
+        self.TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0") or 0)
         self.SWEEP_AFTER_SECONDS = float(os.environ.get("SWEEP_AFTER_SECONDS", "30"))
 
 

@@ -16,6 +16,7 @@ _REASONS = {
     "offline": lambda: _("the operator went Offline"),
     "disconnected": lambda: _("the operator’s workspace was closed for too long"),
     "deactivated": lambda: _("the operator’s account was deactivated"),
+    "supervisor": lambda: _("a supervisor changed the operator’s status"),
     "unanswered": lambda: _("the customer waited too long for an answer"),
     "transfer": lambda: _("transfer"),
 }

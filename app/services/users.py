@@ -44,10 +44,16 @@ def email_taken(email: str, except_id: int | None = None) -> bool:
 
 
 def create_user(name: str, email: str, password: str, role: str, language: str,
-                queue_ids: list[int]) -> User:
+                queue_ids: list[int], max_load: int = 3) -> User:
+    """A new account. `max_load`: how much chat weight the operator may hold at once
+    (1..50); an impossible value raises InvalidSettings keyed "max_load"."""
+    from .queues import InvalidSettings, number_problem
     if email_taken(email):
         raise ServiceError(_("A user with this e-mail already exists."))
-    user = User(name=name.strip(), email=email.strip().lower(), role=role, language=language)
+    if problem := number_problem("max_load", max_load):
+        raise InvalidSettings({"max_load": [problem]})
+    user = User(name=name.strip(), email=email.strip().lower(), role=role, language=language,
+                max_load=max_load)
     user.set_password(password)
     user.queues = list(db.session.scalars(db.select(ChatQueue).where(ChatQueue.id.in_(queue_ids))))
     db.session.add(user)
@@ -56,11 +62,29 @@ def create_user(name: str, email: str, password: str, role: str, language: str,
 
 
 def update_user(user: User, *, name: str, email: str, role: str, language: str,
-                queue_ids: list[int], password: str | None, actor: User) -> None:
+                queue_ids: list[int], password: str | None, actor: User,
+                max_load: int | None = None) -> None:
+    """Change an account. `max_load` None keeps the current one. Refused (nothing
+    changed): an impossible max load, and leaving a round-robin or least-loaded queue
+    without any enabled member (nobody could get its chats)."""
+    from .queues import AUTO_MODES, InvalidSettings, mode_label, number_problem
     if email_taken(email, except_id=user.id):
         raise ServiceError(_("A user with this e-mail already exists."))
     if user.id == actor.id and role != "admin" and actor.role == "admin":
         raise ServiceError(_("You cannot take away your own admin role."))
+    if max_load is not None and (problem := number_problem("max_load", max_load)):
+        raise InvalidSettings({"max_load": [problem]})
+    stranded = [q for q in user.queues if q.id not in set(queue_ids or [])
+                and q.routing_mode in AUTO_MODES and user.is_enabled
+                and not any(m.is_enabled and m.id != user.id for m in q.members)]
+    if stranded:
+        raise InvalidSettings({"queues": [
+            _("%(user)s is the only member of “%(queue)s” (%(mode)s): without them nobody "
+              "could get its chats. Add another member to that queue first, or switch it to "
+              "Manual.", user=user.name, queue=q.name, mode=mode_label(q.routing_mode))
+            for q in stranded]})
+    if max_load is not None:
+        user.max_load = max_load
     user.name = name.strip()
     user.email = email.strip().lower()
     if password:
@@ -134,14 +158,26 @@ def presence_durations(user_id: int, since, until=None) -> dict[str, float]:
     from ..models import UserStatusLog
     until = until or utcnow()
     totals = {"active": 0.0, "away": 0.0, "offline": 0.0}
-    rows = db.session.scalars(db.select(UserStatusLog).where(
+    rows = list(db.session.scalars(db.select(UserStatusLog).where(
         UserStatusLog.user_id == user_id, UserStatusLog.started_at < until,
-        db.or_(UserStatusLog.ended_at.is_(None), UserStatusLog.ended_at > since)))
+        db.or_(UserStatusLog.ended_at.is_(None), UserStatusLog.ended_at > since))
+        .order_by(UserStatusLog.started_at)))
     for row in rows:
         start = max(row.started_at, since)
         end = min(row.ended_at or until, until)
         if end > start and row.presence in totals:
             totals[row.presence] += (end - start).total_seconds()
+    # Before the first logged change (a new account, or one from before the log existed)
+    # the operator was in the status that change left, or in their current one.
+    first = rows[0].started_at if rows else until
+    if first > since:
+        before = db.session.scalar(db.select(UserStatusLog.presence).where(
+            UserStatusLog.user_id == user_id, UserStatusLog.started_at <= since)
+            .order_by(UserStatusLog.started_at.desc()).limit(1))
+        if before is None:
+            before = "offline" if rows else (db.session.get(User, user_id).presence
+                                             or "offline")
+        totals[before] = totals.get(before, 0.0) + (first - since).total_seconds()
     return totals
 
 

@@ -419,3 +419,15 @@ def test_supervisor_sets_priority_and_the_header_says_why_here(app, org, login):
     assert "Why here?" in page and "Round robin: it was Olga Operator’s turn" in page
     card = admin.get(f"/chats/{second.id}").get_data(as_text=True)
     assert "set the priority to Urgent" in card
+
+
+def test_todays_status_times_add_up(app, org):
+    since = utcnow() - timedelta(hours=1)
+    spent = users.presence_durations(org.olga.id, since)
+    assert round(spent["offline"]) == 3600 and spent["active"] == 0  # nothing logged yet
+    users.set_presence(org.olga, "active")
+    spent = users.presence_durations(org.olga.id, since)
+    assert round(sum(spent.values())) == 3600 and round(spent["offline"]) == 3600
+    later = utcnow() + timedelta(minutes=30)
+    spent = users.presence_durations(org.olga.id, since, later)
+    assert round(spent["active"]) == 1800 and round(spent["offline"]) == 3600

@@ -217,3 +217,10 @@ def test_second_page_of_lists_renders(app, org, login):
         resp = olga.get(url)
         assert resp.status_code == 200, url
         assert "Previous" in resp.get_data(as_text=True)
+
+
+def test_socket_address_is_relative_so_https_proxies_get_wss(org, login):
+    """Behind a TLS-terminating proxy the app sees http: an absolute ws:// address would be
+    blocked on the https page. htmx's ws extension turns "/ws" into wss:// there."""
+    page = login(org.olga).get("/workspace").get_data(as_text=True)
+    assert 'ws-connect="/ws"' in page
