@@ -71,6 +71,7 @@ def website(channel):
         form.greeting.data = channel.setting("greeting", "")
         form.color.data = channel.setting("color", "#4F46E5")
         form.position.data = channel.setting("position", "right")
+        form.chat_weight.data = channel.chat_weight
     elif request.method == "GET":
         form.greeting.data = _("Hi! How can we help you?")
     if form.validate_on_submit():
@@ -81,6 +82,9 @@ def website(channel):
             form.origins.errors.append(exc.message)
         else:
             created = channel is None
+            # A new channel starts at weight 1 (its form does not show the field).
+            if not created and form.chat_weight.raw_data:
+                channel.chat_weight = form.chat_weight.data  # committed by the service
             channel = channels.save_website_channel(
                 channel, name=form.name.data, queue=queue, origins=origins,
                 greeting=form.greeting.data or "", color=form.color.data,
@@ -138,6 +142,7 @@ def messenger(channel):
     if request.method == "GET":
         form.queue.data = channel.queue_id
     if form.validate_on_submit():
+        channel.chat_weight = form.chat_weight.data  # committed by the service
         channels.rename_channel(channel, form.name.data, db.session.get(ChatQueue, form.queue.data))
         flash(_("Saved."), "success")
         return redirect(url_for("channels.page", channel_id=channel.id))

@@ -6,6 +6,7 @@ from ...extensions import db
 from ...models import ChatQueue, User
 from ...services import users
 from ...services.errors import ServiceError
+from ...services.queues import InvalidSettings
 from ..forms_common import EmptyForm
 from . import bp
 from .forms import AccountForm, UserForm
@@ -43,6 +44,11 @@ def users_list():
 
 
 
+def _show_problems(form, problems):
+    for name, messages in problems.items():
+        form[name].errors.extend(messages)
+
+
 def _queue_choices(form):
     form.queues.choices = [(q.id, q.name) for q in db.session.scalars(
         db.select(ChatQueue).order_by(ChatQueue.name))]
@@ -60,7 +66,10 @@ def user_new():
         else:
             try:
                 user = users.create_user(form.name.data, form.email.data, form.password.data,
-                                         form.role.data, form.language.data, form.queues.data)
+                                         form.role.data, form.language.data, form.queues.data,
+                                         max_load=form.max_load.data)
+            except InvalidSettings as exc:
+                _show_problems(form, exc.problems)
             except ServiceError as exc:
                 form.email.errors.append(exc.message)
             else:
@@ -84,7 +93,9 @@ def user_edit(user_id):
             users.update_user(user, name=form.name.data, email=form.email.data,
                               role=form.role.data, language=form.language.data,
                               queue_ids=form.queues.data, password=form.password.data,
-                              actor=current_user)
+                              actor=current_user, max_load=form.max_load.data)
+        except InvalidSettings as exc:
+            _show_problems(form, exc.problems)
         except ServiceError as exc:
             form.role.errors.append(exc.message)
         else:
