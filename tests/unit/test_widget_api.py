@@ -173,3 +173,150 @@ def test_corrupt_image_is_refused_not_a_500(org, app):
     assert resp.status_code == 400
     assert resp.get_json()["error"] == "This image could not be read."
     assert count(InboundEvent) == 0
+
+
+# -- business hours and away ------------------------------------------------------------
+def _config(app, org):
+    resp = app.test_client().get(f"/widget/v1/{org.channel.public_id}/config",
+                                 headers={"Origin": ORIGIN})
+    assert resp.status_code == 200
+    return resp.get_json()
+
+
+def _go_active(user):
+    user.presence = "active"
+    db.session.commit()
+
+
+def _closed_today(queue, zone="Europe/Berlin"):
+    """Working hours 09:00-17:00 every day except today (in the queue's zone): closed now,
+    opening tomorrow at 09:00. Returns tomorrow's weekday name."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    today = datetime.now(ZoneInfo(zone)).date()
+    queue.hours_enabled = True
+    queue.timezone = zone
+    queue.hours = {str(d): [["09:00", "17:00"]] for d in range(7) if d != today.weekday()}
+    db.session.commit()
+    return (today + timedelta(days=1)).strftime("%A")
+
+
+def test_config_unavailable_when_nobody_is_active(org, app):
+    body = _config(app, org)
+    assert body["availability"] == {"available": False, "next_open": None, "ask_email": False}
+    assert body["online"] is False
+    assert body["strings"]["away"] == "We’re away"
+    assert body["strings"]["away_reply"] == "We’ll reply when we’re back"
+
+
+def test_config_available_with_an_active_member_and_no_hours(org, app):
+    _go_active(org.olga)
+    org.support.ask_email_offline = True
+    db.session.commit()
+    body = _config(app, org)
+    assert body["availability"] == {"available": True, "next_open": None, "ask_email": True}
+    assert body["online"] is True
+
+
+def test_active_member_of_another_queue_does_not_count(org, app):
+    _go_active(org.sam)  # Sales, not Support
+    assert _config(app, org)["availability"]["available"] is False
+
+
+def test_config_unavailable_outside_working_hours_with_next_opening(org, app):
+    _go_active(org.olga)  # someone is Active, but the queue is closed today
+    tomorrow = _closed_today(org.support)
+    body = _config(app, org)
+    expected = f"{tomorrow} 09:00 (Europe/Berlin)"
+    assert body["availability"] == {"available": False, "next_open": expected, "ask_email": False}
+    assert body["strings"]["away_reply"] == f"We’ll reply when we’re back, {expected}"
+
+
+def test_next_opening_is_in_the_visitors_language(org, app):
+    _closed_today(org.support)
+    resp = app.test_client().get(f"/widget/v1/{org.channel.public_id}/config",
+                                 headers={"Origin": ORIGIN, "Accept-Language": "ru"})
+    next_open = resp.get_json()["availability"]["next_open"]
+    assert next_open.endswith(" 09:00 (Europe/Berlin)")
+    assert next_open[0] not in "MTWFS"  # a Russian weekday name, not an English one
+
+
+def test_availability_is_cached_briefly(org, app, monkeypatch):
+    import app.services.widget_view as widget_view
+    assert _config(app, org)["availability"]["available"] is False
+    _go_active(org.olga)
+    # Within the cache time the config is served without asking the database again.
+    assert _config(app, org)["availability"]["available"] is False
+    monkeypatch.setattr(widget_view, "AVAILABILITY_SECONDS", 0.0)
+    assert _config(app, org)["availability"]["available"] is True
+
+
+def _contact_post(client, channel, visitor, email, origin=ORIGIN):
+    return client.post(f"/widget/v1/{channel.public_id}/contact",
+                       data={"visitor": visitor, "email": email},
+                       headers={"Origin": origin} if origin else {})
+
+
+def test_visitor_leaves_an_email(org, app):
+    client = app.test_client()
+    visitor = visitor_id()
+    assert widget_post(client, org.channel, visitor, text="Anyone there?").status_code == 202
+    resp = _contact_post(client, org.channel, visitor, "  Ann.Smith@Example.COM ")
+    assert resp.status_code == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+    body = resp.get_json()
+    assert body["email"] == "Ann.Smith@example.com"
+    assert body["message"] == "Thanks — we’ll write to Ann.Smith@example.com."
+    contact = db.session.scalar(db.select(Contact))
+    db.session.refresh(contact)
+    assert contact.email == "Ann.Smith@example.com"
+
+
+def test_bad_email_is_refused_and_nothing_saved(org, app):
+    client = app.test_client()
+    visitor = visitor_id()
+    widget_post(client, org.channel, visitor)
+    for bad in ("", "   ", "not an address", "ann@", "@example.com", "ann@example",
+                "a" * 250 + "@example.com"):
+        resp = _contact_post(client, org.channel, visitor, bad)
+        assert resp.status_code == 400, bad
+        assert resp.get_json()["error"] in ("Please enter your e-mail address.",
+                                            "This does not look like an e-mail address. "
+                                            "Please check it."), bad
+    contact = db.session.scalar(db.select(Contact))
+    db.session.refresh(contact)
+    assert contact.email is None
+
+
+def test_email_of_unknown_visitor_is_404(org, app):
+    resp = _contact_post(app.test_client(), org.channel, visitor_id(), "ann@example.com")
+    assert resp.status_code == 404
+    assert "could not find your conversation" in resp.get_json()["error"]
+    assert count(Contact) == 0
+
+
+def test_email_from_foreign_origin_or_malformed_visitor_is_refused(org, app):
+    client = app.test_client()
+    visitor = visitor_id()
+    widget_post(client, org.channel, visitor)
+    resp = _contact_post(client, org.channel, visitor, "ann@example.com",
+                         origin="https://evil.example")
+    assert resp.status_code == 403
+    assert resp.get_json()["error"] == "This site is not allowed to use this chat."
+    assert "Access-Control-Allow-Origin" not in resp.headers
+    assert _contact_post(client, org.channel, "not-hex", "ann@example.com").status_code == 400
+    from app.services import channels
+    channels.set_enabled(org.channel, False)
+    assert _contact_post(client, org.channel, visitor, "ann@example.com").status_code == 403
+    contact = db.session.scalar(db.select(Contact))
+    db.session.refresh(contact)
+    assert contact.email is None
+
+
+def test_email_endpoint_is_rate_limited(org, app):
+    app.config["WIDGET_RATE_LIMIT"] = "3 per minute"
+    client = app.test_client()
+    visitor = visitor_id()
+    codes = [_contact_post(client, org.channel, visitor, "ann@example.com").status_code
+             for _ in range(5)]
+    assert codes == [404, 404, 404, 429, 429], codes

@@ -7,6 +7,7 @@ import logging
 import re
 
 from flask import abort, current_app, g, jsonify, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from simple_websocket import ConnectionClosed
 
@@ -103,21 +104,26 @@ def _cors(resp):
 def config(public_id):
     channel = _channel(public_id)
     _check_origin(channel)
-    from ...models import User
-    online = db.session.scalar(db.select(User.id).join(User.queues).where(
-        User.presence == "active", User.is_enabled.is_(True),
-        User.queues.any(id=channel.queue_id)).limit(1)) is not None
+    availability = widget_view.availability(channel, str(get_locale() or "en"))
+    next_open = availability["next_open"]
     return jsonify(
         channel={"title": channel.name, "greeting": channel.setting("greeting", ""),
                  "color": channel.setting("color", "#4F46E5"),
                  "position": channel.setting("position", "right")},
-        online=online, enabled=channel.is_enabled,
+        availability=availability,
+        online=availability["available"],  # what widgets before `availability` read
+        enabled=channel.is_enabled,
         max_file_size=current_app.config["MAX_UPLOAD_BYTES"],
         strings={
             "open": _("Open chat"), "close": _("Minimize chat"),
             "placeholder": _("Write a message…"), "send": _("Send"),
             "attach": _("Attach a file"), "online": _("We are online"),
             "offline": _("We are away — leave a message and we will reply here"),
+            "away": _("We’re away"),
+            "away_reply": (_("We’ll reply when we’re back, %(when)s", when=next_open)
+                           if next_open else _("We’ll reply when we’re back")),
+            "email_ask": _("Leave your e-mail and we’ll answer there"),
+            "email_save": _("Save"),
             "closed": _("This conversation has ended."),
             "new_chat_hint": _("Write to start a new conversation"),
             "failed": _("Not sent"), "retry": _("Retry"),
@@ -197,6 +203,18 @@ def post_message(public_id):
                                          sender_ref=visitor)
     status = 202 if created else 200
     return jsonify(client_id=client_id, status="accepted"), status
+
+
+@bp.post("/widget/v1/<public_id>/contact")
+def contact(public_id):
+    """The visitor leaves an e-mail while the team is away: stored on their contact."""
+    channel = _channel(public_id)
+    _check_origin(channel)
+    if not channel.is_enabled:
+        raise ServiceError(_("This chat is not available."), status=403)
+    visitor = _visitor(request.form.get("visitor"))
+    email = widget_view.save_visitor_email(channel, visitor, request.form.get("email"))
+    return jsonify(email=email, message=_("Thanks — we’ll write to %(email)s.", email=email))
 
 
 @bp.post("/widget/v1/<public_id>/receipts")

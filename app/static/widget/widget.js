@@ -101,9 +101,10 @@
   var visitor = null, chat = null, fresh = false, stale = true, cursor = 0;
   var recs = [], byId = {}, byCid = {}, seq = 0, maxId = 0, stuck = true;
   var unread = 0, lastRead = 0, lastDelivered = 0, receiptTimer = 0, noteTimer = 0;
-  var root, ui = {};
+  var root, ui = {}, cfgAt = 0, cfgTimer = 0, mailed = false;
+  var mailKey = 'switchboard:' + C + ':email';
 
-  try { visitor = W.localStorage.getItem(storeKey); } catch (e) { /* storage blocked */ }
+  try { visitor = W.localStorage.getItem(storeKey); mailed = !!W.localStorage.getItem(mailKey); } catch (e) { /* storage blocked */ }
   if (!/^[0-9a-f]{32}$/.test(visitor || '')) visitor = null;
   // The visitor id is created with the first message only (in memory if storage is blocked).
   function ensureVisitor() {
@@ -127,6 +128,7 @@
     req('GET', '/config').then(json).then(safe(function (c) {
       cfg = c || {};
       S = cfg.strings || {};
+      cfgAt = Date.now();
       var go = safe(function () {
         build();
         ready = true;
@@ -137,6 +139,16 @@
     }), function () {
       if (attempt < 4) setTimeout(function () { boot(attempt + 1); }, 2000 * Math.pow(2, attempt));
     });
+  }
+
+  // The availability (team away or there) also reaches an open widget: the config is fetched
+  // again on opening (unless just fetched) and every 60 s while the panel is open.
+  function refresh() {
+    if (Date.now() - cfgAt < 5000 || D.visibilityState === 'hidden') return;
+    cfgAt = Date.now();
+    req('GET', '/config').then(json).then(safe(function (c) {
+      if (c && c.strings) { cfg = c; S = c.strings; away(); }
+    }), function () { /* keep what we have */ });
   }
 
   // ----------------------------------------------------------------- styles
@@ -162,8 +174,9 @@
     '.hd{display:flex;align-items:center;gap:12px;padding:16px 12px 16px 16px;background:var(--a);color:var(--t)}',
     '.ht{flex:1;min-width:0}',
     'h2{font-size:16px;font-weight:650;line-height:1.3}',
-    'h2,.st{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
+    'h2,.st span{display:block;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
     '.st{font-size:12.5px;opacity:.85}',
+    '.st .s2{white-space:normal;opacity:.9;margin-top:1px;line-height:1.35}',
     '.av{position:relative;flex:none;width:40px;height:40px;border-radius:50%;background:rgba(255,255,255,.2);display:flex;align-items:center;justify-content:center;font-size:17px;font-weight:650;text-transform:uppercase}',
     '.dt{position:absolute;right:-1px;bottom:-1px;width:12px;height:12px;border-radius:50%;background:#9aa1ad;border:2px solid var(--a)}',
     '.on .dt{background:#2fbf71}',
@@ -212,11 +225,22 @@
     '.sd:disabled{opacity:.35;cursor:default}',
     '.sd svg{width:18px;height:18px}',
     '.pw{padding:0 12px 8px;background:#fff;font-size:11px;color:#a1a6b0;text-align:center}',
-    '.pw:empty,input{display:none}',
+    '.pw:empty,[type=file]{display:none}',
+    // the away card: an e-mail to answer at
+    '.ec{align-self:stretch;margin:14px 0 4px;padding:12px;border-radius:14px;background:#fff;border:1px solid #e4e6eb;box-shadow:0 1px 2px rgba(15,20,40,.05)}',
+    '.ec label{display:block;font-size:13px;font-weight:550;margin:0 0 8px 2px}',
+    '.ef{display:flex;gap:6px}',
+    '.ec input{flex:1;min-width:0;height:38px;padding:0 10px;border:1px solid #d5d9e0;border-radius:10px;background:#fff;font-size:14px}',
+    '.ec input:focus-visible{outline-offset:-1px}',
+    '.ec [aria-invalid=true]{border-color:#e5484d}',
+    '.es{height:38px;padding:0 14px;border-radius:10px;background:var(--a);color:var(--t);font-weight:600}',
+    '.es:disabled{opacity:.55;cursor:default}',
+    '.ee{font-size:12px;color:#c2272d;margin:6px 0 0 2px}.ee:empty{display:none}',
+    '.et{display:flex;align-items:center;gap:8px;font-size:13px;outline:none!important}.et svg{color:#2fbf71}',
     // phones: the panel takes the whole screen
     '@media (max-width:480px){.sb{bottom:16px;right:16px}.sb.l{left:16px}',
     '.p{position:fixed;inset:0;width:100%;height:100%;height:100dvh;border-radius:0;transform:translateY(24px)}',
-    '.o .ln{visibility:hidden}textarea{font-size:16px}.m{max-width:88%}.pw{padding-bottom:calc(8px + env(safe-area-inset-bottom,0px))}}',
+    '.o .ln{visibility:hidden}textarea,.ec input{font-size:16px}.m{max-width:88%}.pw{padding-bottom:calc(8px + env(safe-area-inset-bottom,0px))}}',
     '@media (prefers-reduced-motion:reduce){*{transition:none!important;animation:none!important}.ln:hover{transform:none}}'
   ].join('');
 
@@ -243,9 +267,11 @@
     ui.ta = h('textarea', '', { rows: '1', placeholder: S.placeholder || '', 'aria-label': S.placeholder || '' });
     ui.send = h('button', 'sd', { type: 'submit', 'aria-label': S.send || '', title: S.send || '', disabled: '' }, svg(I.send));
     var form = h('form', 'cp', { novalidate: '' }, ui.file, ui.attach, ui.ta, ui.send);
-    var hd = h('div', 'hd' + (cfg.online ? ' on' : ''), {},
+    ui.s1 = h('span');
+    ui.s2 = h('span', 's2');
+    var hd = ui.hd = h('div', 'hd', {},
       h('div', 'av', { 'aria-hidden': 'true' }, Array.from(title.trim())[0] || '', h('span', 'dt')),
-      h('div', 'ht', {}, h('h2', '', {}, title), h('div', 'st', {}, cfg.online ? S.online : S.offline)),
+      h('div', 'ht', {}, h('h2', '', {}, title), h('div', 'st', { role: 'status' }, ui.s1, ui.s2)),
       ui.x);
     ui.panel = h('div', 'p', { role: 'dialog', 'aria-label': title, id: 'sb-panel' },
       hd, ui.bar, ui.log, ui.note, form, h('div', 'pw', {}, S.powered_by));
@@ -254,6 +280,7 @@
     sb.append(ui.panel, ui.ln);
     root.append(sb);
     badge();
+    away();
 
     ui.ln.onclick = safe(function () { isOpen ? close() : open(); });
     ui.x.onclick = safe(close);
@@ -286,6 +313,55 @@
     if (t) noteTimer = setTimeout(function () { ui.note.hidden = true; }, 6000);
   }
 
+  // ----------------------------------------------------------------- away
+  function txt(e, t) { t = t || ''; if (e.textContent !== t) e.textContent = t; } // no re-announcing
+  function away() {
+    var a = cfg.availability, on = a ? !!a.available : !!cfg.online;
+    ui.hd.classList.toggle('on', on);
+    txt(ui.s1, on ? S.online : S.away || S.offline);
+    txt(ui.s2, on ? '' : S.away_reply);
+    ui.s2.hidden = on || !S.away_reply;
+    card();
+  }
+  // While the team is away (and the queue asks for it), after the visitor's first message has
+  // reached us: "leave your e-mail". Once saved it never comes back on this site.
+  function card() {
+    var a = cfg.availability || {};
+    if (ui.ec || mailed || !a.ask_email || a.available || !visitor ||
+      !recs.some(function (r) { return r.kind === 'msg' && r.m.direction === 'in' && r.m.id != null; })) return;
+    var inp = h('input', '', { id: 'sb-em', type: 'email', autocomplete: 'email', maxlength: '254', required: '', 'aria-describedby': 'sb-ee' }),
+      btn = h('button', 'es', { type: 'submit' }, S.email_save),
+      err = h('div', 'ee', { id: 'sb-ee', role: 'alert' }),
+      f = ui.ec = h('form', 'ec', { 'data-k': 'e', novalidate: '' }, h('label', '', { for: 'sb-em' }, S.email_ask), h('div', 'ef', {}, inp, btn), err);
+    f.onsubmit = safe(function (e) {
+      e.preventDefault();
+      var v = inp.value.trim();
+      if (!v) return inp.focus();
+      if (btn.disabled) return;
+      btn.disabled = true;
+      var fd = new FormData();
+      fd.append('visitor', visitor);
+      fd.append('email', v);
+      req('POST', '/contact', fd).then(function (r) {
+        return r.json().then(function (b) { if (!r.ok) throw b; return b; });
+      }).then(safe(function (b) {
+        mailed = true;
+        try { W.localStorage.setItem(mailKey, '1'); } catch (x) { /* this page view only */ }
+        var t = h('p', 'et', { tabindex: '-1' }, svg(I.ok), b.message);
+        f.replaceChildren(t);
+        t.focus({ preventScroll: true });
+      }), safe(function (b) {
+        btn.disabled = false;
+        err.textContent = (b && typeof b.error === 'string' && b.error) || S.failed || '';
+        inp.setAttribute('aria-invalid', 'true');
+        inp.focus();
+      }));
+    });
+    inp.oninput = function () { inp.removeAttribute('aria-invalid'); };
+    ui.log.append(f);
+    if (stuck) toBottom();
+  }
+
   // ------------------------------------------------------------ open/close
   function open() {
     wantOpen = true;
@@ -301,11 +377,15 @@
     setTimeout(safe(function () { if (isOpen) (coarse ? ui.log : ui.ta).focus({ preventScroll: true }); }), 60);
     conn();
     receipts();
+    refresh();
+    clearInterval(cfgTimer);
+    cfgTimer = setInterval(safe(refresh), 60000);
   }
   function close() {
     wantOpen = false;
     if (!isOpen) return;
     isOpen = false;
+    clearInterval(cfgTimer);
     var inside = root.activeElement != null;
     ui.sb.classList.remove('o');
     ui.ln.setAttribute('aria-expanded', 'false');
@@ -377,6 +457,7 @@
       if (nx !== r.el) ui.log.insertBefore(r.el, nx);
       after = r.el; prev = r;
     });
+    card();
     if (stick) toBottom();
   }
 
