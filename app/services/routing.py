@@ -410,10 +410,17 @@ def unoffer_if_nobody_active(queue_ids) -> list[Chat]:
 def after_requeue(chats: list[tuple[Chat, int | None]]) -> None:
     """Publish chats that went back to a queue, then hand them out again."""
     from . import live
+    from ..models import queue_members
     for chat, previous in chats:
         live.chat_requeued(chat, previous)
     if chats:
-        route({chat.queue_id for chat, _prev in chats})
+        # The chats' queues, and the other queues of whoever lost them (room freed up).
+        freed = {prev for _chat, prev in chats if prev}
+        queue_ids = {chat.queue_id for chat, _prev in chats}
+        if freed:
+            queue_ids |= set(db.session.scalars(db.select(queue_members.c.queue_id).where(
+                queue_members.c.user_id.in_(freed))))
+        route(queue_ids)
 
 
 def set_priority(actor: User, chat_id: int, priority: int) -> Chat:
@@ -461,8 +468,7 @@ def transfer(actor: User, chat_id: int, *, to_user_id: int | None = None,
                    to_queue=queue, comment=comment) is None:
             raise Conflict(_("This chat changed meanwhile; look again."))
         db.session.commit()
-        live.chat_requeued(chat, previous)
-        route([chat.queue_id])
+        after_requeue([(chat, previous)])
         return chat
     target = db.session.get(User, to_user_id)
     if target is None or not target.is_enabled:
@@ -499,6 +505,9 @@ def transfer(actor: User, chat_id: int, *, to_user_id: int | None = None,
     db.session.commit()
     live.chat_requeued(chat, previous, announce=False)
     live.chat_taken(chat)
+    if previous:
+        from .chats import enqueue_routing_for
+        enqueue_routing_for(previous)  # room freed up in the previous operator's queues
     return chat
 
 

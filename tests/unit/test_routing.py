@@ -29,6 +29,7 @@ def events(chat, kind):
 
 
 def test_round_robin_offers_one_operator_at_a_time_in_turn(app, org, login):
+    org.oleg.language = "en"  # the texts below are checked in English
     auto(org, "round_robin")
     users.set_presence(org.olga, "active")
     users.set_presence(org.oleg, "active")
@@ -226,6 +227,8 @@ def test_inactive_chat_closes_itself_with_the_closing_message(app, org):
 
 
 def test_transfer_to_an_operator_with_a_comment(app, org, login):
+    org.oleg.language = "en"  # the texts below are checked in English
+    db.session.commit()
     users.set_presence(org.olga, "active")
     users.set_presence(org.oleg, "active")
     chat = new_chat(app, org)
