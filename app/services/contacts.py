@@ -90,4 +90,6 @@ def fetch_avatar(identity_id: int) -> bool:
         return False
     identity.contact.avatar_key = stored.storage_key
     db.session.commit()
+    from . import live
+    live.contact_changed(identity.contact)
     return True

@@ -206,3 +206,19 @@ def presence_changed(user: User) -> None:
     box.add(topic, "live/_ws_hello.html")
     box.add_raw("board", {"type": "presence", "user_id": user.id})
     box.send()
+
+
+def contact_changed(contact) -> None:
+    """The contact's picture or name changed: their open chats show it now (list items
+    and the open chat's header), not at the next reload."""
+    from ..models import CHAT_OPEN_STATUSES
+    chats = list(db.session.scalars(db.select(Chat).where(
+        Chat.contact_id == contact.id, Chat.status.in_(CHAT_OPEN_STATUSES))))
+    if not chats:
+        return
+    box = Outbox()
+    for chat in chats:
+        _chat_state(box, chat)
+        box.add(queue_topic(chat.queue_id), "workspace/partials/_chat_header.html", chat=chat,
+                oob=True)
+    box.send()

@@ -142,6 +142,15 @@ def path_for(storage_key: str) -> Path:
     return path
 
 
+def existing_path(storage_key: str) -> Path | None:
+    """The stored file's path, or None when it is gone (or the key points outside)."""
+    try:
+        path = path_for(storage_key)
+    except FileNotFoundError:
+        return None
+    return path if path.exists() else None
+
+
 def discard(storage_key: str) -> None:
     """Remove a stored file that was refused after all."""
     try:

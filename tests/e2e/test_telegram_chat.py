@@ -18,7 +18,8 @@ from fakes.telegram import FakeTelegram
 from helpers import pdf_bytes
 from stack import running_stack, wait_for
 
-from .conftest import PASSWORD, TIMEOUT_MS
+from .conftest import TIMEOUT_MS
+from .test_website_chat import go_active, log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -64,22 +65,6 @@ def picture(text: str, top: tuple[int, int, int], bottom: tuple[int, int, int],
     buf = io.BytesIO()
     img.save(buf, fmt)
     return buf.getvalue()
-
-
-def log_in(page: Page, base_url: str, email: str) -> None:
-    page.goto(base_url + "/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/workspace$"))
-
-
-def go_active(page: Page) -> None:
-    expect(page.locator("#ws-state")).to_have_attribute("data-state", "live")
-    page.locator("#presence").get_by_role("radio", name="Active").click()
-    expect(page.locator("#presence").get_by_role("radio", name="Active")).to_have_attribute(
-        "aria-checked", "true")
-    expect(page.locator("#waiting-list")).to_be_attached()
 
 
 def image_loaded(page: Page, img) -> None:

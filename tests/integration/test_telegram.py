@@ -79,6 +79,9 @@ def test_conversation_both_ways(stack, telegram, operator):
         assert "Ann Lee" in frame
         _contact_id, avatar = wait_for(lambda: contact_avatar(olga, chat_id), message="avatar")
         assert Image.open(io.BytesIO(avatar)).size == (128, 128)
+        # The waiting list shows it live, without a reload.
+        frame = receive_until(ws, lambda f: "/avatar?v=" in f and f"waiting-chat-{chat_id}" in f)
+        assert '<img class="avatar small"' in frame
         [asked] = telegram.calls_to("getUserProfilePhotos", TOKEN)
         assert str(asked.params["user_id"]) == str(telegram.default_user["id"])
         assert str(asked.params["limit"]) == "1"

@@ -55,12 +55,7 @@ def avatar(contact_id):
         Contact.id == contact_id)) or abort(404)
     if not contact.avatar_key:
         abort(404)
-    try:
-        path = storage.path_for(contact.avatar_key)
-    except FileNotFoundError:
-        abort(404)
-    if not path.exists():
-        abort(404)
+    path = storage.existing_path(contact.avatar_key) or abort(404)
     resp = send_file(path, mimetype=storage.image_mime(path), conditional=True)
     resp.headers["Cache-Control"] = "private, max-age=604800, immutable"
     resp.headers["X-Content-Type-Options"] = "nosniff"

@@ -9,12 +9,7 @@ from . import bp
 
 
 def send_attachment(attachment: Attachment, force_download: bool):
-    try:
-        path = storage.path_for(attachment.storage_key)
-    except FileNotFoundError:
-        abort(404)
-    if not path.exists():
-        abort(404)
+    path = storage.existing_path(attachment.storage_key) or abort(404)
     inline = attachment.is_image and not force_download
     resp = send_file(path, mimetype=attachment.mime if inline else "application/octet-stream",
                      as_attachment=not inline, download_name=attachment.filename,
