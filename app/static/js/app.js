@@ -91,12 +91,16 @@
     tickOffers();
   }
 
+  var secondsText = null;
   function tickOffers() {
     var now = Date.now();
+    if (secondsText === null) {
+      secondsText = (JSON.parse(document.body.dataset.strings || "{}").seconds) || "{n} s";
+    }
     document.querySelectorAll("#waiting-list > li.offer-mine[data-offer-expires]").forEach(function (li) {
       var left = Math.max(0, Math.round((Date.parse(li.dataset.offerExpires) - now) / 1000));
       var el = li.querySelector(".offer-countdown");
-      var text = left + " s";
+      var text = secondsText.replace("{n}", left);
       if (el && el.textContent !== text) el.textContent = text;
     });
   }
