@@ -144,3 +144,11 @@ def pop_flag(key: str) -> bool:
         return bool(redis_connection().delete(_flag(key)))
     except redis.RedisError:
         return False
+
+
+def release_quietly(lock) -> None:
+    """Release a work-saving lock; if it expired or Redis is gone, nothing is lost."""
+    try:
+        lock.release()
+    except Exception:  # noqa: BLE001 - LockNotOwnedError, RedisError
+        log.info("jobs: a lock had already expired or Redis is unreachable")

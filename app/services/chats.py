@@ -145,22 +145,29 @@ def close_chat(user: User, chat_id: int) -> Chat:
     if chat.assignee_id != user.id and not user.sees_all_queues:
         raise NotAllowed(_("Only the operator of this chat or a supervisor can close it."))
     previous_assignee = chat.assignee_id
+    previous_holder = chat.assignee_id or chat.offered_to_id
     now = utcnow()
+    # Only the chat as the closer saw it: if a supervisor moved it meanwhile, say so.
     result = db.session.execute(
-        update(Chat).where(Chat.id == chat.id, Chat.status != "closed")
+        update(Chat).where(Chat.id == chat.id, Chat.status != "closed",
+                           Chat.assignee_id.is_(None) if previous_assignee is None
+                           else Chat.assignee_id == previous_assignee)
         .values(status="closed", closed_at=now, closed_by_id=user.id, open_identity_id=None,
                 offered_to_id=None, offer_expires_at=None)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         db.session.rollback()
+        db.session.refresh(chat)
+        if chat.is_open:
+            raise Conflict(_("This chat changed meanwhile; look again."))
         raise Conflict(_("This chat is already closed."))
     db.session.add(ChatEvent(chat_id=chat.id, kind="closed", actor_id=user.id))
     db.session.commit()
     db.session.refresh(chat)
     enqueue("app.jobs.stats.compute", chat.id, queue="stats", job_id=f"stats-{chat.id}")
     live.chat_closed(chat, previous_assignee)
-    if previous_assignee:
-        enqueue_routing_for(previous_assignee)  # their capacity is free again
+    if previous_holder:
+        enqueue_routing_for(previous_holder)  # their capacity is free again
     return chat
 
 
@@ -180,6 +187,7 @@ def close_inactive(chat_id: int, minutes: int, closing_message: str, now=None) -
     if chat is None or not chat.is_open:
         return False
     previous_assignee = chat.assignee_id
+    previous_holder = chat.assignee_id or chat.offered_to_id
     now = now or utcnow()
     result = db.session.execute(
         update(Chat).where(Chat.id == chat.id, Chat.status != "closed",
@@ -206,8 +214,8 @@ def close_inactive(chat_id: int, minutes: int, closing_message: str, now=None) -
         live.message_added(message)
     enqueue("app.jobs.stats.compute", chat.id, queue="stats", job_id=f"stats-{chat.id}")
     live.chat_closed(chat, previous_assignee)
-    if previous_assignee:
-        enqueue_routing_for(previous_assignee)
+    if previous_holder:
+        enqueue_routing_for(previous_holder)
     return True
 
 
@@ -231,6 +239,8 @@ def start_refusal(user: User, identity: ContactIdentity) -> str | None:
         return _("This channel is disabled.")
     if not user.sees_all_queues and channel.queue_id not in access.queue_ids_for(user):
         return _("This channel’s queue is not one of yours.")
+    if user.presence != "active":
+        return _("Switch to Active to start chats.")
     if routing.load_of(user.id) + (channel.chat_weight or 1) > user.max_load:
         return _("You already have as many chats as you can take (%(load)s of %(max)s). "
                  "Close one first.", load=routing.load_of(user.id), max=user.max_load)
@@ -245,13 +255,28 @@ def start_chat(user: User, identity_id: int) -> Chat:
     reason = start_refusal(user, identity)
     if reason:
         raise NotAllowed(reason)
-    chat, is_new = find_or_open_chat(identity.channel, identity)
-    if not is_new:
-        return chat  # a chat is already open: go there instead of opening a second one
+    existing = db.session.scalar(db.select(Chat).where(Chat.open_identity_id == identity.id))
+    if existing is not None:
+        return existing  # a chat is already open: go there instead of opening a second one
     now = utcnow()
+    # The first statement writes the operator's row: it takes their row lock (PostgreSQL)
+    # or the write lock (SQLite), so the load read below cannot race another hand-over,
+    # and it only succeeds while they are Active.
+    claimed = db.session.execute(
+        update(User).where(User.id == user.id, User.presence == "active",
+                           User.is_enabled.is_(True))
+        .values(last_routed_at=now).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise NotAllowed(_("You are not Active: switch to Active to take chats."))
+    weight = identity.channel.chat_weight or 1
+    if routing.load_of(user.id) + weight > user.max_load:
+        db.session.rollback()
+        raise Conflict(_("You already have as many chats as you can take (%(load)s of %(max)s). "
+                         "Close one first.", load=routing.load_of(user.id), max=user.max_load))
+    chat, _is_new = find_or_open_chat(identity.channel, identity)
     chat.status, chat.assignee, chat.offered_at, chat.accepted_at = "active", user, now, now
     chat.last_message_at = now
-    user.last_routed_at = now
     db.session.add(ChatEvent(chat=chat, kind="started", actor=user))
     try:
         db.session.commit()

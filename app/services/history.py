@@ -45,8 +45,8 @@ def why_routed(d: dict) -> str:
     if d.get("mode") == "least_loaded":
         return _("Least loaded: %(name)s had the most free capacity of %(n)s Active operators "
                  "(%(load)s).", name=d.get("operator", ""), n=d.get("candidates", 0), load=load)
-    return _("Round robin: it was %(name)s’s turn (%(pos)s of %(n)s Active operators who could "
-             "take it; %(load)s).", name=d.get("operator", ""), pos=d.get("position", 1),
+    return _("Round robin: it was %(name)s’s turn, the longest without a new chat of the %(n)s "
+             "Active operators who had room (%(load)s).", name=d.get("operator", ""),
              n=d.get("fitting", d.get("candidates", 0)), load=load)
 
 
@@ -78,8 +78,7 @@ def describe(event: ChatEvent) -> str:
     if kind == "accepted":
         return _("%(name)s accepted the chat.", name=actor)
     if kind == "offer_expired":
-        return _("%(name)s did not accept the offer in time; it goes to the next operator.",
-                 name=_user(d.get("operator_id")))
+        return _("%(name)s did not accept the offer in time.", name=_user(d.get("operator_id")))
     if kind == "declined":
         return _("%(name)s passed on the offer.", name=_user(d.get("operator_id")))
     if kind == "transferred":

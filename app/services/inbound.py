@@ -6,7 +6,9 @@ import logging
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ClauseElement
 
 from ..channels import ChannelError, InboundMessage, InboundReceipt, InboundStatus
 from ..extensions import db
@@ -321,12 +323,17 @@ def _receive(channel: Channel, event: InboundEvent, item: InboundMessage, cache:
     chat.last_message_at = item.sent_at
     now = utcnow()
     chat.last_inbound_at = now
-    if chat.awaiting_since is None:
-        chat.awaiting_since = now  # the unanswered-chat timer starts with their first line
+    # The unanswered-chat timer starts with their first unanswered line; the unread count
+    # goes up by one. Both as SQL on a stored chat, so an operator's reply or "read"
+    # committed meanwhile is not overwritten with what this batch read.
+    if chat.id is None:
+        chat.awaiting_since = now
+    elif not isinstance(chat.awaiting_since, ClauseElement):
+        chat.awaiting_since = func.coalesce(Chat.awaiting_since, now)
     chat.last_message_preview = chats.preview_of(item.text, item.attachments[0]
                                               if item.attachments else None)
-    if chat.status == "active":
-        chat.unread_count = (chat.unread_count or 0) + 1
+    if chat.status == "active" and chat.id is not None:
+        chat.unread_count = Chat.unread_count + 1
     return message, chat_is_new, identity_is_new
 
 

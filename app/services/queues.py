@@ -7,8 +7,10 @@ from datetime import date
 
 from flask_babel import gettext as _
 
+from sqlalchemy import update
+
 from ..extensions import db
-from ..models import ROUTING_MODES, ChatQueue, QueueHoliday, User
+from ..models import ROUTING_MODES, Chat, ChatQueue, QueueHoliday, User
 from . import hours as hours_service
 from .errors import ServiceError
 
@@ -219,7 +221,17 @@ def save_queue(queue: ChatQueue | None, name: str, member_ids: list[int],
     _replace_holidays(queue, settings.holidays)
     queue.offline_message = (settings.offline_message or "").strip()
     queue.ask_email_offline = bool(settings.ask_email_offline)
+    db.session.flush()
+    from . import routing
+    if queue.routing_mode != "manual":
+        # Chats offered to "everyone" under manual mode wait again, to be handed out
+        # one operator at a time now.
+        db.session.execute(update(Chat).where(
+            Chat.queue_id == queue.id, Chat.status == "offered", Chat.offered_to_id.is_(None),
+            Chat.assignee_id.is_(None)).values(status="queued")
+            .execution_options(synchronize_session=False))
     db.session.commit()
+    routing.route([queue.id])  # new members, another mode: hand out what waits
     return queue
 
 

@@ -85,7 +85,11 @@ def _available(user_id: int):
 def _lock_operator(user_id: int) -> None:
     """Serialize hand-overs to one operator (PostgreSQL row lock; a no-op on SQLite,
     where the UPDATE itself waits for the single write lock)."""
-    db.session.execute(db.select(User.id).where(User.id == user_id).with_for_update())
+    # FOR NO KEY UPDATE: it still serializes hand-overs to this operator, but does not
+    # block the foreign-key checks of rows that merely reference them (their messages,
+    # events, status log), which would deadlock crossed transfers.
+    db.session.execute(db.select(User.id).where(User.id == user_id)
+                       .with_for_update(key_share=True))
 
 
 def _at_capacity_message(user: User) -> str:
@@ -138,7 +142,6 @@ def choose(mode: str, weight: int, candidates: list[Candidate]) -> Decision | No
         "mode": mode, "reason": reason, "operator": best.name, "load": best.load,
         "max_load": best.max_load, "weight": weight, "candidates": len(candidates),
         "fitting": len(fitting),
-        "position": sorted(fresh, key=lambda c: (_never(c.last_routed_at), c.user_id)).index(best) + 1,
     })
 
 
@@ -188,14 +191,26 @@ def route(queue_ids=None) -> list[Chat]:
             lock = jobs.try_lock_quietly(f"route:{queue_id}", timeout=60)
             if lock is None:
                 jobs.set_flag(f"route-again:{queue_id}")
-                break
+                # The holder may have finished between our try and our note: try once
+                # more, so the note is never left for nobody.
+                lock = jobs.try_lock_quietly(f"route:{queue_id}", timeout=60)
+                if lock is None:
+                    break
             try:
                 queue = db.session.get(ChatQueue, queue_id)
                 done = _route_queue(queue) if queue is not None else []
                 db.session.commit()
+            except Exception:
+                db.session.rollback()
+                raise
             finally:
-                lock.release()
+                jobs.release_quietly(lock)
             for chat in done:
+                if chat.offered_to_id and chat.offer_expires_at:
+                    # After the commit: never a Redis round trip while holding row locks.
+                    jobs.enqueue("app.jobs.routing.expire_offer", chat.id, queue="default",
+                                 delay=max(0.5, (chat.offer_expires_at - utcnow())
+                                           .total_seconds() + 0.5))
                 live.chat_waiting(chat, new=False)
             changed.extend(done)
             if not jobs.pop_flag(f"route-again:{queue_id}"):
@@ -212,12 +227,22 @@ def _route_queue(queue: ChatQueue) -> list[Chat]:
         if not active_member_ids(queue.id):
             return []
         now = utcnow()
+        offered = []
         for chat in waiting:
-            chat.status, chat.offered_at = "offered", chat.offered_at or now
-            db.session.add(ChatEvent(chat=chat, kind="offered",
-                                     details={"mode": "manual", "reason": "everyone"}))
+            # Conditional: an operator may have accepted it since we read the list.
+            result = db.session.execute(
+                update(Chat).where(Chat.id == chat.id, Chat.status == "queued",
+                                   Chat.assignee_id.is_(None))
+                .values(status="offered", offered_at=func.coalesce(Chat.offered_at, now))
+                .execution_options(synchronize_session=False))
+            if result.rowcount == 1:
+                db.session.add(ChatEvent(chat_id=chat.id, kind="offered",
+                                         details={"mode": "manual", "reason": "everyone"}))
+                offered.append(chat)
         db.session.flush()
-        return waiting
+        for chat in offered:
+            db.session.refresh(chat)
+        return offered
     changed = []
     candidates = _candidates(queue.id, [])
     if not candidates:
@@ -272,10 +297,6 @@ def _offer(chat: Chat, decision: Decision, timeout_seconds: int) -> bool:
     db.session.add(ChatEvent(chat_id=chat.id, kind="offered", details={
         **decision.details, "operator_id": decision.user_id,
         "timeout_seconds": timeout_seconds}))
-    db.session.flush()
-    db.session.refresh(chat)
-    jobs.enqueue("app.jobs.routing.expire_offer", chat.id, queue="default",
-                 delay=timeout_seconds + 0.5)
     return True
 
 
@@ -303,6 +324,8 @@ def accept(user: User, chat: Chat) -> None:
     db.session.refresh(chat)
     if chat.status == "closed":
         raise Conflict(_("This chat is already closed."))
+    if chat.assignee_id == user.id and chat.status == "active":
+        return  # a double click: it is already theirs
     if chat.assignee is not None:
         raise Conflict(_("%(name)s has already accepted this chat.", name=chat.assignee.name))
     if chat.offered_to_id not in (None, user.id):
@@ -350,10 +373,19 @@ def _release_offer(chat: Chat, user_id: int, *, kind: str, actor_id=None,
 
 
 # -- giving chats back ----------------------------------------------------------------------
+NOT_MOVED = object()
+
+
+def _same(column, value):
+    return column.is_(None) if value is None else column == value
+
+
 def requeue(chat: Chat, *, kind: str, reason: str, actor_id=None, to_queue: ChatQueue | None = None,
-            comment: str = "", skip_user: int | None = None) -> int | None:
-    """Put an open chat back in a queue (its own, or `to_queue`). Returns the previous
-    assignee's id. The caller commits and publishes."""
+            comment: str = "", skip_user: int | None = None, conditions=()):
+    """Put an open chat back in a queue (its own, or `to_queue`), only if it is still as
+    the caller read it (status, holder, queue, and any extra `conditions`): a chat that
+    was answered, transferred or accepted meanwhile is left alone. Returns the previous
+    holder's id (None if nobody held it), or NOT_MOVED. The caller commits and publishes."""
     previous = chat.assignee_id or chat.offered_to_id
     skip = set(chat.routing_skip or [])
     if skip_user:
@@ -365,10 +397,14 @@ def requeue(chat: Chat, *, kind: str, reason: str, actor_id=None, to_queue: Chat
         values["queue_id"] = to_queue.id
         values["routing_skip"] = []
     result = db.session.execute(
-        update(Chat).where(Chat.id == chat.id, Chat.status.in_(HELD + ("queued",)))
+        update(Chat).where(Chat.id == chat.id, Chat.status == chat.status,
+                           Chat.status.in_(HELD + ("queued",)),
+                           _same(Chat.assignee_id, chat.assignee_id),
+                           _same(Chat.offered_to_id, chat.offered_to_id),
+                           Chat.queue_id == from_queue, *conditions)
         .values(**values).execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        return None
+        return NOT_MOVED
     details = {"reason": reason, "from_queue_id": from_queue, "to_queue_id": values.get(
         "queue_id", from_queue)}
     if previous:
@@ -388,22 +424,35 @@ def redistribute(user: User, *, reason: str, actor_id=None) -> list[Chat]:
     moved = []
     for chat in held:
         if requeue(chat, kind="requeued", reason=reason, actor_id=actor_id,
-                   skip_user=user.id) is not None:
+                   skip_user=user.id) is not NOT_MOVED:
             moved.append(chat)
     return moved
 
 
 def unoffer_if_nobody_active(queue_ids) -> list[Chat]:
     """Manual mode: chats offered to "everyone Active" wait again once nobody is."""
+    queue_ids = list(set(queue_ids))
+    if not queue_ids:
+        return []
+    staffed = set(db.session.scalars(
+        db.select(queue_members.c.queue_id).join(User, User.id == queue_members.c.user_id)
+        .where(queue_members.c.queue_id.in_(queue_ids), User.presence == "active",
+               User.is_enabled.is_(True))))
+    empty = [q for q in queue_ids if q not in staffed]
+    if not empty:
+        return []
+    ids = list(db.session.scalars(db.select(Chat.id).where(
+        Chat.queue_id.in_(empty), Chat.status == "offered", Chat.offered_to_id.is_(None),
+        Chat.assignee_id.is_(None))))
     changed = []
-    for queue_id in set(queue_ids):
-        if active_member_ids(queue_id):
-            continue
-        for chat in db.session.scalars(db.select(Chat).where(
-                Chat.queue_id == queue_id, Chat.status == "offered",
-                Chat.offered_to_id.is_(None))):
-            chat.status = "queued"
-            changed.append(chat)
+    for chat_id in ids:
+        # Conditional: someone may have accepted it meanwhile.
+        result = db.session.execute(
+            update(Chat).where(Chat.id == chat_id, Chat.status == "offered",
+                               Chat.offered_to_id.is_(None), Chat.assignee_id.is_(None))
+            .values(status="queued").execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            changed.append(db.session.get(Chat, chat_id))
     return changed
 
 
@@ -464,8 +513,12 @@ def transfer(actor: User, chat_id: int, *, to_user_id: int | None = None,
             raise NotFound(_("There is no such queue."))
         if queue.id == chat.queue_id and chat.status != "active":
             raise ServiceError(_("The chat is already waiting in this queue."))
+        # Back to its own queue: the operator who gave it away is not offered it again
+        # before the others have had their turn.
         if requeue(chat, kind="transferred", reason="transfer", actor_id=actor.id,
-                   to_queue=queue, comment=comment) is None:
+                   to_queue=queue, comment=comment,
+                   skip_user=previous if queue.id == chat.queue_id else None) is NOT_MOVED:
+            db.session.rollback()
             raise Conflict(_("This chat changed meanwhile; look again."))
         db.session.commit()
         after_requeue([(chat, previous)])
@@ -512,7 +565,7 @@ def transfer(actor: User, chat_id: int, *, to_user_id: int | None = None,
 
 
 # -- timers ---------------------------------------------------------------------------------
-def expire_offer(chat_id: int, now: datetime | None = None) -> bool:
+def expire_offer(chat_id: int, now: datetime | None = None, *, then_route: bool = True) -> bool:
     """The offer's deadline passed: the chat goes to the next operator."""
     from . import live
     chat = db.session.get(Chat, chat_id)
@@ -524,7 +577,8 @@ def expire_offer(chat_id: int, now: datetime | None = None) -> bool:
         return False
     db.session.commit()
     live.chat_waiting(chat, new=False)
-    route([chat.queue_id])
+    if then_route:
+        route([chat.queue_id])
     return True
 
 
@@ -533,12 +587,14 @@ def run_timers(now: datetime | None = None) -> dict:
     each change is a conditional UPDATE."""
     now = now or utcnow()
     found = {"offers": 0, "unoffered": 0, "unanswered": 0, "disconnected": 0, "inactive": 0}
-    expired = list(db.session.scalars(db.select(Chat.id).where(
+    expired = db.session.execute(db.select(Chat.id, Chat.queue_id).where(
         Chat.status == "offered", Chat.offered_to_id.is_not(None),
-        Chat.offer_expires_at <= now).limit(500)))
+        Chat.offer_expires_at <= now).limit(500)).all()
     db.session.rollback()
-    for chat_id in expired:
-        found["offers"] += expire_offer(chat_id, now)
+    for chat_id, _queue_id in expired:
+        found["offers"] += expire_offer(chat_id, now, then_route=False)
+    if expired:
+        route({queue_id for _chat_id, queue_id in expired})  # once per queue
     # Manual offers to "everyone Active" when the last one left at the same moment as
     # another (each saw the other still there).
     unoffered = unoffer_if_nobody_active(db.session.scalars(db.select(ChatQueue.id)).all())
@@ -566,9 +622,13 @@ def _answer_timeouts(now: datetime) -> int:
             Chat.accepted_at <= cutoff).limit(200)))
         target = queue.fallback_queue or queue
         for chat in stale:
+            # Only if still unanswered and still theirs: a reply or a transfer since we
+            # read the list wins.
             previous = requeue(chat, kind="answer_timeout", reason="unanswered",
-                               to_queue=target, skip_user=chat.assignee_id)
-            if previous is not None:
+                               to_queue=target, skip_user=chat.assignee_id,
+                               conditions=(Chat.awaiting_since <= cutoff,
+                                           Chat.accepted_at <= cutoff))
+            if previous is not NOT_MOVED:
                 moved.append((chat, previous))
     db.session.commit()
     after_requeue(moved)
@@ -587,11 +647,13 @@ def _disconnected_operators(now: datetime) -> int:
         .group_by(User.id)).all()
     count = 0
     for user, minutes in rows:
+        cutoff = now - timedelta(minutes=minutes or 5)
         seen = max(user.last_connected_at or user.presence_changed_at,
                    user.presence_changed_at)
-        if seen <= now - timedelta(minutes=minutes or 5):
-            users.set_presence(user, "offline", reason="disconnected")
-            count += 1
+        if seen <= cutoff:
+            # Re-checked in the UPDATE: a tab that reconnected meanwhile keeps them in.
+            count += users.set_presence(user, "offline", reason="disconnected",
+                                        disconnected_before=cutoff)
     db.session.rollback()
     return count
 

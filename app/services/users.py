@@ -93,6 +93,9 @@ def update_user(user: User, *, name: str, email: str, role: str, language: str,
     user.language = language
     user.queues = list(db.session.scalars(db.select(ChatQueue).where(ChatQueue.id.in_(queue_ids))))
     db.session.commit()
+    if user.presence == "active":
+        from . import routing
+        routing.route([q.id for q in user.queues])  # more room or new queues: use it now
 
 
 def set_enabled(user: User, enabled: bool, actor: User) -> None:
@@ -114,20 +117,36 @@ def set_language(user: User, language: str) -> None:
 
 
 def set_presence(user: User, presence: str, *, actor: User | None = None,
-                 reason: str = "") -> None:
+                 reason: str = "", disconnected_before=None) -> bool:
     """Change an operator's status (themselves, a supervisor, or the worker when their
     last tab is gone). Every change is logged. Going Active hands them waiting chats;
-    going Away or Offline gives their chats and offers back to the queue."""
+    going Away or Offline gives their chats and offers back to the queue.
+
+    The change is one conditional UPDATE from the status we read: of two changes at once
+    (the operator and the sweeper, two supervisors) one wins and the other sees the new
+    status, so the log never has two open periods. `disconnected_before`: only if no tab
+    has reported since then (the sweeper; a tab that just came back wins). Returns
+    whether the status changed."""
     from . import routing
     if user.presence == presence:
-        return
+        return False
     now = utcnow()
-    _log_presence(user, presence, now, actor, reason)
-    user.presence = presence
-    user.presence_changed_at = now
+    values = {"presence": presence, "presence_changed_at": now}
     if presence == "active":
-        user.last_connected_at = now  # the tab timer starts now, not at the last visit
-    moved = []
+        values["last_connected_at"] = now  # the tab timer starts now, not at the last visit
+    conditions = [User.id == user.id, User.presence == user.presence]
+    if disconnected_before is not None:
+        conditions.append(db.or_(User.last_connected_at.is_(None),
+                                 User.last_connected_at <= disconnected_before))
+    changed = db.session.execute(db.update(User).where(*conditions).values(**values)
+                                 .execution_options(synchronize_session=False))
+    if changed.rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(user)
+        return False
+    db.session.refresh(user)
+    _log_presence(user, presence, now, actor, reason)
+    moved, unoffered = [], []
     if presence != "active":
         why = reason or ("away" if presence == "away" else "offline")
         moved = [(chat, user.id) for chat in routing.redistribute(
@@ -135,7 +154,7 @@ def set_presence(user: User, presence: str, *, actor: User | None = None,
         db.session.flush()
         unoffered = routing.unoffer_if_nobody_active(q.id for q in user.queues)
     db.session.commit()
-    for chat in unoffered if presence != "active" else []:
+    for chat in unoffered:
         live.chat_waiting(chat, new=False)
     log.info("user %s is now %s%s", user.id, presence, f" ({reason})" if reason else "")
     live.presence_changed(user)
@@ -143,6 +162,7 @@ def set_presence(user: User, presence: str, *, actor: User | None = None,
         routing.after_requeue(moved)
     if presence == "active":
         routing.route([q.id for q in user.queues])
+    return True
 
 
 def _log_presence(user: User, presence: str, now, actor: User | None, reason: str) -> None:
@@ -155,29 +175,45 @@ def _log_presence(user: User, presence: str, now, actor: User | None, reason: st
 
 def presence_durations(user_id: int, since, until=None) -> dict[str, float]:
     """Seconds spent in each status between `since` and `until` (now)."""
+    return presence_durations_many([user_id], since, until)[user_id]
+
+
+def presence_durations_many(user_ids, since, until=None) -> dict[int, dict[str, float]]:
+    """`presence_durations` for many operators in three queries (the board)."""
     from ..models import UserStatusLog
     until = until or utcnow()
-    totals = {"active": 0.0, "away": 0.0, "offline": 0.0}
-    rows = list(db.session.scalars(db.select(UserStatusLog).where(
-        UserStatusLog.user_id == user_id, UserStatusLog.started_at < until,
-        db.or_(UserStatusLog.ended_at.is_(None), UserStatusLog.ended_at > since))
-        .order_by(UserStatusLog.started_at)))
-    for row in rows:
-        start = max(row.started_at, since)
-        end = min(row.ended_at or until, until)
-        if end > start and row.presence in totals:
-            totals[row.presence] += (end - start).total_seconds()
-    # Before the first logged change (a new account, or one from before the log existed)
-    # the operator was in the status that change left, or in their current one.
-    first = rows[0].started_at if rows else until
-    if first > since:
-        before = db.session.scalar(db.select(UserStatusLog.presence).where(
-            UserStatusLog.user_id == user_id, UserStatusLog.started_at <= since)
-            .order_by(UserStatusLog.started_at.desc()).limit(1))
-        if before is None:
-            before = "offline" if rows else (db.session.get(User, user_id).presence
-                                             or "offline")
-        totals[before] = totals.get(before, 0.0) + (first - since).total_seconds()
+    user_ids = list(user_ids)
+    totals = {uid: {"active": 0.0, "away": 0.0, "offline": 0.0} for uid in user_ids}
+    if not user_ids:
+        return totals
+    first = {}
+    rows = db.session.execute(db.select(
+        UserStatusLog.user_id, UserStatusLog.presence, UserStatusLog.started_at,
+        UserStatusLog.ended_at).where(
+        UserStatusLog.user_id.in_(user_ids), UserStatusLog.started_at < until,
+        db.or_(UserStatusLog.ended_at.is_(None), UserStatusLog.ended_at > since)))
+    for user_id, presence, started_at, ended_at in rows:
+        first[user_id] = min(first.get(user_id, started_at), started_at)
+        start = max(started_at, since)
+        end = min(ended_at or until, until)
+        if end > start and presence in totals[user_id]:
+            totals[user_id][presence] += (end - start).total_seconds()
+    # Before the first logged change in the period (a new account, or one from before the
+    # log existed) the operator was in the status the previous change left, or, with no
+    # change logged at all, in their current one.
+    gaps = [uid for uid in user_ids if first.get(uid, until) > since]
+    if gaps:
+        before = dict(db.session.execute(
+            db.select(UserStatusLog.user_id, UserStatusLog.presence)
+            .where(UserStatusLog.user_id.in_(gaps), UserStatusLog.ended_at.is_not(None),
+                   UserStatusLog.ended_at <= since)
+            .order_by(UserStatusLog.user_id, UserStatusLog.ended_at)).all())
+        current = dict(db.session.execute(db.select(User.id, User.presence)
+                                          .where(User.id.in_(gaps))).all())
+        for uid in gaps:
+            was = before.get(uid) or ("offline" if uid in first else current.get(uid))
+            was = was if was in totals[uid] else "offline"
+            totals[uid][was] += (first.get(uid, until) - since).total_seconds()
     return totals
 
 

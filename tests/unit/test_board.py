@@ -412,7 +412,8 @@ def test_todays_durations_add_up(app, org, login):
     # The board's one-query version agrees with the service, operator by operator.
     batch = snapshot.presence_durations_for([org.olga.id, org.oleg.id], midnight, now)
     assert batch[org.olga.id] == users.presence_durations(org.olga.id, midnight, now)
-    assert batch[org.oleg.id] == {"active": 0.0, "away": 0.0, "offline": 0.0}
+    # Nothing logged for Oleg: the whole day in his current status (Offline).
+    assert batch[org.oleg.id] == {"active": 0.0, "away": 0.0, "offline": 6 * 3600.0}
     assert hours_minutes(today["active"]) == "4 h 30 min"
     assert hours_minutes(today["away"]) == "30 min"
 

@@ -419,7 +419,7 @@ def test_supervisor_sets_priority_and_the_header_says_why_here(app, org, login):
     assert db.session.get(Chat, second.id).offered_to_id == org.olga.id
     assert db.session.get(Chat, first.id).status == "queued"
     page = login(org.olga).get(f"/workspace/chats/{second.id}").get_data(as_text=True)
-    assert "Why here?" in page and "Round robin: it was Olga Operator’s turn" in page
+    assert "Why here?" in page and "Round robin: it was Olga Operator’s turn, the longest without a new chat" in page
     card = admin.get(f"/chats/{second.id}").get_data(as_text=True)
     assert "set the priority to Urgent" in card
 

@@ -29,22 +29,8 @@ def today_presence(user, now: datetime | None = None) -> dict[str, float]:
 
 
 def presence_durations_for(user_ids, since: datetime, until: datetime) -> dict[int, dict]:
-    """`users.presence_durations` for many operators in one query (same arithmetic)."""
-    user_ids = list(user_ids)
-    totals = {uid: {"active": 0.0, "away": 0.0, "offline": 0.0} for uid in user_ids}
-    if not user_ids:
-        return totals
-    rows = db.session.execute(db.select(
-        UserStatusLog.user_id, UserStatusLog.presence, UserStatusLog.started_at,
-        UserStatusLog.ended_at).where(
-        UserStatusLog.user_id.in_(user_ids), UserStatusLog.started_at < until,
-        db.or_(UserStatusLog.ended_at.is_(None), UserStatusLog.ended_at > since)))
-    for user_id, presence, started_at, ended_at in rows:
-        start = max(started_at, since)
-        end = min(ended_at or until, until)
-        if end > start and presence in totals[user_id]:
-            totals[user_id][presence] += (end - start).total_seconds()
-    return totals
+    """`users.presence_durations` for many operators at once (the same arithmetic)."""
+    return users.presence_durations_many(user_ids, since, until)
 
 
 @dataclass
