@@ -111,6 +111,9 @@ class _NoLock:
         return None
 
 
+NO_LOCK = _NoLock()
+
+
 def try_lock(key: str, timeout: int = 60):
     """A Redis lock so only one worker drains a given stream at a time; None if taken.
     Inline (tests) needs no lock."""

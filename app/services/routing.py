@@ -170,7 +170,7 @@ def waiting_query(queue_id: int):
             .order_by(Chat.priority.desc(), Chat.created_at, Chat.id))
 
 
-def route(queue_ids=None) -> list[Chat]:
+def route(queue_ids=None, *, use_lock: bool = True) -> list[Chat]:
     """Hand out the waiting chats of these queues (all when None). Commits after every
     hand-over (short transactions: an operator's row lock is never held for long);
     returns the chats whose state changed, already published to the live UI.
@@ -188,7 +188,8 @@ def route(queue_ids=None) -> list[Chat]:
     changed = []
     for queue_id in list(db.session.scalars(query)):
         while True:
-            lock = jobs.try_lock_quietly(f"route:{queue_id}", timeout=60)
+            lock = jobs.try_lock_quietly(f"route:{queue_id}", timeout=60) if use_lock \
+                else jobs.NO_LOCK
             if lock is None:
                 jobs.set_flag(f"route-again:{queue_id}")
                 # The holder may have finished between our try and our note: try once
@@ -213,7 +214,7 @@ def route(queue_ids=None) -> list[Chat]:
                                            .total_seconds() + 0.5))
                 live.chat_waiting(chat, new=False)
             changed.extend(done)
-            if not jobs.pop_flag(f"route-again:{queue_id}"):
+            if not use_lock or not jobs.pop_flag(f"route-again:{queue_id}"):
                 break
     db.session.commit()
     return changed

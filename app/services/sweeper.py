@@ -45,7 +45,8 @@ def sweep() -> dict:
     timers = routing.run_timers()
     # A safety net: anything still waiting while someone could take it is handed out
     # (a routing job lost with Redis, a capacity freed by a crashed request).
-    routed = len(routing.route())
+    # Without the work-saving lock: a worker that died holding it must not stop this.
+    routed = len(routing.route(use_lock=False))
     found = {"events": len(events), "messages": len(pending), "stats": len(no_stats),
              "health_checks": checked, "routed": routed,
              **{f"timer_{k}": v for k, v in timers.items()}}
