@@ -127,6 +127,14 @@ def chat_waiting(chat: Chat, *, new: bool) -> None:
     box.send()
 
 
+def chats_changed(chats) -> None:
+    """Many waiting chats changed state at once (a routing pass): one message per topic."""
+    box = Outbox()
+    for chat in chats:
+        _chat_state(box, chat)
+    box.send()
+
+
 def chat_taken(chat: Chat) -> None:
     box = Outbox()
     topic = queue_topic(chat.queue_id)

@@ -212,7 +212,8 @@ def route(queue_ids=None, *, use_lock: bool = True) -> list[Chat]:
                     jobs.enqueue("app.jobs.routing.expire_offer", chat.id, queue="default",
                                  delay=max(0.5, (chat.offer_expires_at - utcnow())
                                            .total_seconds() + 0.5))
-                live.chat_waiting(chat, new=False)
+            if done:
+                live.chats_changed(done)  # one message per topic for the whole pass
             changed.extend(done)
             if not use_lock or not jobs.pop_flag(f"route-again:{queue_id}"):
                 break
