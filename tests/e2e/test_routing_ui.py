@@ -56,8 +56,15 @@ def test_offer_pass_accept_and_transfer_with_a_comment(stack, host_site, people,
     expect(item(other)).to_have_class(re.compile(r"offer-mine"))
     expect(item(mine)).to_have_class(re.compile(r"offer-other"))
 
-    # The colleague accepts and transfers it back with a comment.
-    item(other).locator(".accept-btn").click()
+    # Alt+A takes the oldest chat offered to you, never one offered to a colleague.
+    accepts = []
+    mine.page.on("request", lambda r: "/accept" in r.url and accepts.append(r.url))
+    mine.page.keyboard.press("Alt+a")
+    other.page.keyboard.press("Alt+a")
+    expect(other.page.locator("#chat-panel form[data-composer]")).to_be_visible()
+    assert accepts == []  # the keypress sent nothing from the colleague's page
+    expect(mine.page.locator("#chat-panel form[data-composer]")).to_have_count(0)
+    # The colleague transfers it back with a comment.
     expect(other.page.locator("#chat-panel form[data-composer]")).to_be_visible()
     other.page.locator("#chat-panel").get_by_role("button", name="Transfer").click()
     dialog = other.page.locator("dialog.transfer-modal")

@@ -255,7 +255,7 @@
       evt.preventDefault();
       items[idx].querySelector("a").click();
     } else if (evt.altKey && (evt.key === "a" || evt.key === "A" || evt.code === "KeyA")) {
-      var btn = document.querySelector("#waiting-list .accept-btn:not([disabled])");
+      var btn = document.querySelector("#waiting-list > li:not(.offer-other) .accept-btn:not([disabled])");
       if (btn) { evt.preventDefault(); btn.click(); }
     } else if (evt.key === "/" && !typing) {
       var search = document.querySelector("input[type=search]");
