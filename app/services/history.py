@@ -75,6 +75,8 @@ def describe(event: ChatEvent) -> str:
             return why_routed(d)
         return _("Offered to %(name)s. %(why)s", name=_user(d.get("operator_id")),
                  why=why_routed(d))
+    if kind == "unoffered":
+        return _("Nobody in the queue was Active any more: the chat waits for the next one.")
     if kind == "accepted":
         return _("%(name)s accepted the chat.", name=actor)
     if kind == "offer_expired":

@@ -454,6 +454,8 @@ def unoffer_if_nobody_active(queue_ids) -> list[Chat]:
                                Chat.offered_to_id.is_(None), Chat.assignee_id.is_(None))
             .values(status="queued").execution_options(synchronize_session=False))
         if result.rowcount == 1:
+            db.session.add(ChatEvent(chat_id=chat_id, kind="unoffered",
+                                     details={"reason": "nobody_active"}))
             changed.append(db.session.get(Chat, chat_id))
     return changed
 

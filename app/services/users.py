@@ -105,6 +105,16 @@ def set_enabled(user: User, enabled: bool, actor: User) -> None:
             db.select(db.func.count(User.id)).where(User.role == "admin",
                                                     User.is_enabled.is_(True))) <= 1:
         raise ServiceError(_("The last active admin cannot be deactivated."))
+    if not enabled:
+        from .queues import AUTO_MODES, mode_label
+        stranded = [q for q in user.queues if q.routing_mode in AUTO_MODES
+                    and not any(m.is_enabled and m.id != user.id for m in q.members)]
+        if stranded:
+            q = stranded[0]
+            raise ServiceError(_(
+                "%(user)s is the only member of “%(queue)s” (%(mode)s): without them nobody "
+                "could get its chats. Add another member to that queue first, or switch it to "
+                "Manual.", user=user.name, queue=q.name, mode=mode_label(q.routing_mode)))
     user.is_enabled = enabled
     if not enabled:
         set_presence(user, "offline", actor=actor, reason="deactivated")

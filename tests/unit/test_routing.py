@@ -187,6 +187,8 @@ def test_a_closed_tab_sets_the_operator_offline_after_the_queue_timer(app, org):
     assert last.reason == "disconnected"
     db.session.refresh(chat)
     assert chat.status == "queued"
+    [unoffered] = events(chat, "unoffered")
+    assert "Nobody in the queue was Active" in history.describe(unoffered)
 
 
 def test_unanswered_chat_goes_to_the_fallback_queue(app, org, login):
@@ -434,3 +436,20 @@ def test_todays_status_times_add_up(app, org):
     later = utcnow() + timedelta(minutes=30)
     spent = users.presence_durations(org.olga.id, since, later)
     assert round(spent["active"]) == 1800 and round(spent["offline"]) == 3600
+
+
+def test_the_last_member_of_an_auto_queue_cannot_be_deactivated(app, org, login):
+    org.sales.routing_mode = "round_robin"  # Sam is its only member
+    db.session.commit()
+    admin = login(org.admin)
+    resp = admin.post(f"/settings/users/{org.sam.id}/enabled", {"enabled": "0"})
+    page = admin.get(resp.headers.get("Location", "/settings/users")).get_data(as_text=True) \
+        if resp.status_code == 302 else resp.get_data(as_text=True)
+    assert "the only member of “Sales”" in page
+    db.session.refresh(org.sam)
+    assert org.sam.is_enabled
+    # Olga is not the last member of Support (Oleg is there too): she can be.
+    assert admin.post(f"/settings/users/{org.olga.id}/enabled", {"enabled": "0"}).status_code \
+        == 302
+    db.session.refresh(org.olga)
+    assert not org.olga.is_enabled

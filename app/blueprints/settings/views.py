@@ -112,7 +112,11 @@ def user_enabled(user_id):
     user = db.session.get(User, user_id) or abort(404)
     form = EmptyForm()
     if form.validate_on_submit():
-        users.set_enabled(user, request.form.get("enabled") == "1", current_user)
+        try:
+            users.set_enabled(user, request.form.get("enabled") == "1", current_user)
+        except ServiceError as exc:  # e.g. the last member of an auto queue
+            flash(exc.message, "error")
+            return redirect(url_for("settings.users"))
         flash(_("%(name)s has been activated.", name=user.name) if user.is_enabled
               else _("%(name)s has been deactivated.", name=user.name), "success")
     return redirect(url_for("settings.users"))
