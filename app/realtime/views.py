@@ -37,6 +37,32 @@ def operator_topics(user) -> set[str]:
     return topics
 
 
+class OpenTab:
+    """Tells the worker a console tab (workspace or board) is open: on connect, every
+    TOUCH_SECONDS while it lives, and when it closes (the tab timer counts from then)."""
+
+    def __init__(self, user_id: int):
+        self.user_id = user_id
+        users.touch_connection(user_id)
+        self.touched = time.monotonic()
+
+    def alive(self) -> None:
+        if time.monotonic() - self.touched >= TOUCH_SECONDS:
+            self.touched = time.monotonic()
+            try:
+                users.touch_connection(self.user_id)
+            finally:
+                db.session.close()
+
+    def closed(self) -> None:
+        try:
+            users.touch_connection(self.user_id)
+        except Exception:  # noqa: BLE001 - the database may be what failed
+            log.warning("could not record that a tab of user %s closed", self.user_id)
+        finally:
+            db.session.close()
+
+
 @sock.route("/ws", bp=bp)
 def operator_socket(ws):
     if not current_user.is_authenticated or not same_origin():
@@ -45,8 +71,7 @@ def operator_socket(ws):
         return
     user_id, locale = current_user.id, current_user.language
     sub = current_hub().subscribe(operator_topics(current_user))
-    users.touch_connection(user_id)  # the worker knows a tab is open
-    touched = time.monotonic()
+    tab = OpenTab(user_id)
     # Rendered while the session is open (the commit above expired current_user);
     # later renders find its attributes loaded.
     hello = render_template("live/_ws_hello.html")
@@ -58,12 +83,7 @@ def operator_socket(ws):
         ws.send(hello)
         while ws.connected:
             event = sub.get(timeout=HEARTBEAT_SECONDS)
-            if time.monotonic() - touched >= TOUCH_SECONDS:
-                touched = time.monotonic()
-                try:
-                    users.touch_connection(user_id)
-                finally:
-                    db.session.close()
+            tab.alive()
             if event is None:
                 ws.send("<!-- heartbeat -->")
             elif event is RESYNC or event.get("type") == "resync":
@@ -75,10 +95,5 @@ def operator_socket(ws):
         pass
     finally:
         sub.close()
-        try:  # the tab timer counts from the moment the last tab went away
-            users.touch_connection(user_id)
-        except Exception:  # noqa: BLE001 - the database may be what failed
-            log.warning("could not record that operator %s's socket closed", user_id)
-        finally:
-            db.session.close()
+        tab.closed()
         log.debug("operator %s socket closed", user_id)

@@ -104,9 +104,7 @@ def add_reply(user: User, chat_id: int, text: str, stored: StoredFile | None = N
     chat.last_message_at = now
     chat.last_message_preview = preview_of(text, stored)
     db.session.commit()
-    enqueue("app.jobs.outbound.deliver", message.id, queue="outbound",
-            job_id=f"deliver-{message.id}")
-    live.message_added(message)
+    _send(message)
     return message
 
 
@@ -145,17 +143,10 @@ def close_chat(user: User, chat_id: int) -> Chat:
     if chat.assignee_id != user.id and not user.sees_all_queues:
         raise NotAllowed(_("Only the operator of this chat or a supervisor can close it."))
     previous_assignee = chat.assignee_id
-    previous_holder = chat.assignee_id or chat.offered_to_id
-    now = utcnow()
     # Only the chat as the closer saw it: if a supervisor moved it meanwhile, say so.
-    result = db.session.execute(
-        update(Chat).where(Chat.id == chat.id, Chat.status != "closed",
-                           Chat.assignee_id.is_(None) if previous_assignee is None
-                           else Chat.assignee_id == previous_assignee)
-        .values(status="closed", closed_at=now, closed_by_id=user.id, open_identity_id=None,
-                offered_to_id=None, offer_expires_at=None)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    held = _close_if(chat, routing.same(Chat.assignee_id, previous_assignee),
+                     closed_by_id=user.id, now=utcnow())
+    if held is None:
         db.session.rollback()
         db.session.refresh(chat)
         if chat.is_open:
@@ -163,19 +154,36 @@ def close_chat(user: User, chat_id: int) -> Chat:
         raise Conflict(_("This chat is already closed."))
     db.session.add(ChatEvent(chat_id=chat.id, kind="closed", actor_id=user.id))
     db.session.commit()
+    _after_close(chat, held)
+    return chat
+
+
+def _close_if(chat: Chat, *conditions, closed_by_id, now) -> tuple | None:
+    """Close the chat if it is still open and `conditions` hold. Returns who held it
+    (assignee, assignee or the operator it was offered to) for `_after_close`, or None.
+    The caller adds its event and commits."""
+    held = (chat.assignee_id, chat.assignee_id or chat.offered_to_id)
+    result = db.session.execute(
+        update(Chat).where(Chat.id == chat.id, Chat.status != "closed", *conditions)
+        .values(status="closed", closed_at=now, closed_by_id=closed_by_id,
+                open_identity_id=None, offered_to_id=None, offer_expires_at=None)
+        .execution_options(synchronize_session=False))
+    return held if result.rowcount == 1 else None
+
+
+def _after_close(chat: Chat, held: tuple) -> None:
+    """After the commit: statistics, the live lists, and the freed operator's queues."""
+    previous_assignee, previous_holder = held
     db.session.refresh(chat)
     enqueue("app.jobs.stats.compute", chat.id, queue="stats", job_id=f"stats-{chat.id}")
     live.chat_closed(chat, previous_assignee)
     if previous_holder:
         enqueue_routing_for(previous_holder)  # their capacity is free again
-    return chat
 
 
 def enqueue_routing_for(user_id: int) -> None:
     """Route the queues of an operator whose load went down."""
-    from ..models import queue_members
-    queue_ids = list(db.session.scalars(db.select(queue_members.c.queue_id).where(
-        queue_members.c.user_id == user_id)))
+    queue_ids = sorted(routing.queue_ids_of([user_id]))
     if queue_ids:
         enqueue("app.jobs.routing.route", queue_ids)
 
@@ -186,37 +194,38 @@ def close_inactive(chat_id: int, minutes: int, closing_message: str, now=None) -
     chat = db.session.get(Chat, chat_id)
     if chat is None or not chat.is_open:
         return False
-    previous_assignee = chat.assignee_id
-    previous_holder = chat.assignee_id or chat.offered_to_id
     now = now or utcnow()
-    result = db.session.execute(
-        update(Chat).where(Chat.id == chat.id, Chat.status != "closed",
-                           db.func.coalesce(Chat.last_inbound_at, Chat.created_at)
-                           <= now - timedelta(minutes=minutes))
-        .values(status="closed", closed_at=now, closed_by_id=None, open_identity_id=None,
-                offered_to_id=None, offer_expires_at=None)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    held = _close_if(chat, db.func.coalesce(Chat.last_inbound_at, Chat.created_at)
+                     <= now - timedelta(minutes=minutes), closed_by_id=None, now=now)
+    if held is None:
         db.session.rollback()
         return False
-    message = None
-    if closing_message.strip():
-        message = Message(chat_id=chat.id, direction="out", author_id=None,
-                          text=closing_message.strip(), status="pending", sent_at=now)
-        db.session.add(message)
+    message = _system_reply(chat, closing_message, now)
     db.session.add(ChatEvent(chat_id=chat.id, kind="auto_closed",
                              details={"reason": "inactive", "minutes": minutes}))
     db.session.commit()
-    db.session.refresh(chat)
     if message is not None:
-        enqueue("app.jobs.outbound.deliver", message.id, queue="outbound",
-                job_id=f"deliver-{message.id}")
-        live.message_added(message)
-    enqueue("app.jobs.stats.compute", chat.id, queue="stats", job_id=f"stats-{chat.id}")
-    live.chat_closed(chat, previous_assignee)
-    if previous_holder:
-        enqueue_routing_for(previous_holder)
+        _send(message)
+    _after_close(chat, held)
     return True
+
+
+def _system_reply(chat: Chat, text: str, now) -> Message | None:
+    """A message from the team that no operator wrote (closing, away); None if empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    message = Message(chat_id=chat.id, direction="out", author_id=None, text=text,
+                      status="pending", sent_at=now)
+    db.session.add(message)
+    return message
+
+
+def _send(message: Message) -> None:
+    """After the commit: the worker delivers it, and the console shows it."""
+    enqueue("app.jobs.outbound.deliver", message.id, queue="outbound",
+            job_id=f"deliver-{message.id}")
+    live.message_added(message)
 
 
 def preview_of(text: str, stored) -> str:
@@ -242,8 +251,7 @@ def start_refusal(user: User, identity: ContactIdentity) -> str | None:
     if user.presence != "active":
         return _("Switch to Active to start chats.")
     if routing.load_of(user.id) + (channel.chat_weight or 1) > user.max_load:
-        return _("You already have as many chats as you can take (%(load)s of %(max)s). "
-                 "Close one first.", load=routing.load_of(user.id), max=user.max_load)
+        return routing.own_capacity_message(user)
     return None
 
 
@@ -268,12 +276,11 @@ def start_chat(user: User, identity_id: int) -> Chat:
         .values(last_routed_at=now).execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
         db.session.rollback()
-        raise NotAllowed(_("You are not Active: switch to Active to take chats."))
-    weight = identity.channel.chat_weight or 1
-    if routing.load_of(user.id) + weight > user.max_load:
+        raise NotAllowed(routing.not_active_message())
+    if routing.load_of(user.id) + (identity.channel.chat_weight or 1) > user.max_load:
+        message = routing.own_capacity_message(user)
         db.session.rollback()
-        raise Conflict(_("You already have as many chats as you can take (%(load)s of %(max)s). "
-                         "Close one first.", load=routing.load_of(user.id), max=user.max_load))
+        raise Conflict(message)
     chat, _is_new = find_or_open_chat(identity.channel, identity)
     chat.status, chat.assignee, chat.offered_at, chat.accepted_at = "active", user, now, now
     chat.last_message_at = now
@@ -320,13 +327,9 @@ def send_away_reply(chat_id: int) -> bool:
     if result.rowcount != 1:
         db.session.rollback()
         return False
-    message = Message(chat_id=chat.id, direction="out", author_id=None, text=text,
-                      status="pending", sent_at=now)
-    db.session.add(message)
+    message = _system_reply(chat, text, now)
     db.session.add(ChatEvent(chat_id=chat.id, kind="offline_reply",
                              details={"next_open": next_open}))
     db.session.commit()
-    enqueue("app.jobs.outbound.deliver", message.id, queue="outbound",
-            job_id=f"deliver-{message.id}")
-    live.message_added(message)
+    _send(message)
     return True

@@ -97,6 +97,15 @@ def _at_capacity_message(user: User) -> str:
              name=user.name, load=load_of(user.id), max=user.max_load)
 
 
+def own_capacity_message(user: User) -> str:
+    return _("You already have as many chats as you can take (%(load)s of %(max)s). "
+             "Close one first.", load=load_of(user.id), max=user.max_load)
+
+
+def not_active_message() -> str:
+    return _("You are not Active: switch to Active to take chats.")
+
+
 # -- choosing -------------------------------------------------------------------------------
 @dataclass
 class Candidate:
@@ -145,22 +154,31 @@ def choose(mode: str, weight: int, candidates: list[Candidate]) -> Decision | No
     })
 
 
-def _candidates(queue_id: int, skip: list[int]) -> list[Candidate]:
+def _active_members(*columns):
+    """A select() of `columns` over the Active, enabled members of queues (filter it on
+    queue_members.c.queue_id)."""
+    return (db.select(*columns).select_from(User)
+            .join(queue_members, queue_members.c.user_id == User.id)
+            .where(User.presence == "active", User.is_enabled.is_(True)))
+
+
+def _candidates(queue_id: int) -> list[Candidate]:
     rows = db.session.execute(
-        db.select(User.id, User.name, User.max_load, User.last_routed_at)
-        .join(queue_members, queue_members.c.user_id == User.id)
-        .where(queue_members.c.queue_id == queue_id, User.presence == "active",
-               User.is_enabled.is_(True)).order_by(User.id)).all()
+        _active_members(User.id, User.name, User.max_load, User.last_routed_at)
+        .where(queue_members.c.queue_id == queue_id).order_by(User.id)).all()
     loads = loads_for(r.id for r in rows)
-    return [Candidate(r.id, r.name, r.max_load, loads[r.id], r.last_routed_at, r.id in skip)
-            for r in rows]
+    return [Candidate(r.id, r.name, r.max_load, loads[r.id], r.last_routed_at) for r in rows]
 
 
 def active_member_ids(queue_id: int) -> list[int]:
     return list(db.session.scalars(
-        db.select(User.id).join(queue_members, queue_members.c.user_id == User.id)
-        .where(queue_members.c.queue_id == queue_id, User.presence == "active",
-               User.is_enabled.is_(True))))
+        _active_members(User.id).where(queue_members.c.queue_id == queue_id)))
+
+
+def queue_ids_of(user_ids) -> set[int]:
+    """The queues these operators are members of."""
+    return set(db.session.scalars(db.select(queue_members.c.queue_id).where(
+        queue_members.c.user_id.in_(list(user_ids)))))
 
 
 # -- routing --------------------------------------------------------------------------------
@@ -241,12 +259,9 @@ def _route_queue(queue: ChatQueue) -> list[Chat]:
                 db.session.add(ChatEvent(chat_id=chat.id, kind="offered",
                                          details={"mode": "manual", "reason": "everyone"}))
                 offered.append(chat)
-        db.session.flush()
-        for chat in offered:
-            db.session.refresh(chat)
-        return offered
+        return offered  # route() commits; the chats are read afresh after it
     changed = []
-    candidates = _candidates(queue.id, [])
+    candidates = _candidates(queue.id)
     if not candidates:
         return []
     for chat in waiting:
@@ -334,10 +349,9 @@ def accept(user: User, chat: Chat) -> None:
         raise Conflict(_("This chat is being offered to %(name)s.", name=chat.offered_to.name))
     db.session.refresh(user)
     if user.presence != "active":
-        raise Conflict(_("You are not Active: switch to Active to take chats."))
+        raise Conflict(not_active_message())
     if chat.status in ("queued", "offered"):
-        raise Conflict(_("You already have as many chats as you can take (%(load)s of "
-                         "%(max)s). Close one first.", load=load_of(user.id), max=user.max_load))
+        raise Conflict(own_capacity_message(user))
     raise Conflict(_("Another operator accepted this chat."))
 
 
@@ -378,7 +392,8 @@ def _release_offer(chat: Chat, user_id: int, *, kind: str, actor_id=None,
 NOT_MOVED = object()
 
 
-def _same(column, value):
+def same(column, value):
+    """SQL: the column still holds the value read earlier (NULL-safe)."""
     return column.is_(None) if value is None else column == value
 
 
@@ -401,8 +416,8 @@ def requeue(chat: Chat, *, kind: str, reason: str, actor_id=None, to_queue: Chat
     result = db.session.execute(
         update(Chat).where(Chat.id == chat.id, Chat.status == chat.status,
                            Chat.status.in_(HELD + ("queued",)),
-                           _same(Chat.assignee_id, chat.assignee_id),
-                           _same(Chat.offered_to_id, chat.offered_to_id),
+                           same(Chat.assignee_id, chat.assignee_id),
+                           same(Chat.offered_to_id, chat.offered_to_id),
                            Chat.queue_id == from_queue, *conditions)
         .values(**values).execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -437,9 +452,8 @@ def unoffer_if_nobody_active(queue_ids) -> list[Chat]:
     if not queue_ids:
         return []
     staffed = set(db.session.scalars(
-        db.select(queue_members.c.queue_id).join(User, User.id == queue_members.c.user_id)
-        .where(queue_members.c.queue_id.in_(queue_ids), User.presence == "active",
-               User.is_enabled.is_(True))))
+        _active_members(queue_members.c.queue_id)
+        .where(queue_members.c.queue_id.in_(queue_ids))))
     empty = [q for q in queue_ids if q not in staffed]
     if not empty:
         return []
@@ -463,17 +477,12 @@ def unoffer_if_nobody_active(queue_ids) -> list[Chat]:
 def after_requeue(chats: list[tuple[Chat, int | None]]) -> None:
     """Publish chats that went back to a queue, then hand them out again."""
     from . import live
-    from ..models import queue_members
     for chat, previous in chats:
         live.chat_requeued(chat, previous)
     if chats:
         # The chats' queues, and the other queues of whoever lost them (room freed up).
         freed = {prev for _chat, prev in chats if prev}
-        queue_ids = {chat.queue_id for chat, _prev in chats}
-        if freed:
-            queue_ids |= set(db.session.scalars(db.select(queue_members.c.queue_id).where(
-                queue_members.c.user_id.in_(freed))))
-        route(queue_ids)
+        route({chat.queue_id for chat, _prev in chats} | queue_ids_of(freed))
 
 
 def set_priority(actor: User, chat_id: int, priority: int) -> Chat:
@@ -541,8 +550,7 @@ def transfer(actor: User, chat_id: int, *, to_user_id: int | None = None,
     _lock_operator(target.id)
     result = db.session.execute(
         update(Chat).where(Chat.id == chat.id, Chat.status.in_(HELD + ("queued",)),
-                           Chat.assignee_id.is_(None) if previous is None
-                           else Chat.assignee_id == previous,
+                           same(Chat.assignee_id, previous),
                            _fits(target.id), _available(target.id))
         .values(status="active", assignee_id=target.id, offered_to_id=None,
                 offer_expires_at=None, accepted_at=now, routing_skip=[],

@@ -14,7 +14,7 @@ from ...extensions import db, sock
 from ...models import PRESENCES, ChatQueue, User
 from ...realtime.hub import current_hub
 from ...realtime.topics import ALL_QUEUES
-from ...realtime.views import HEARTBEAT_SECONDS, TOUCH_SECONDS, same_origin
+from ...realtime.views import HEARTBEAT_SECONDS, OpenTab, same_origin
 from ...services import access, chats, routing, users
 from ...services.errors import Conflict, NotFound, ServiceError
 from . import bp, snapshot
@@ -164,30 +164,15 @@ def board_socket(ws):
         ws.close(reason=1008, message="not allowed")
         return
     sub = current_hub().subscribe({ALL_QUEUES, BOARD_TOPIC})
-    user_id = current_user.id
     # An open board counts as an open console tab (a supervisor who is Active in a queue
     # and watches only the board keeps their chats).
-    touched = [time.monotonic()]
-    users.touch_connection(user_id)
+    tab = OpenTab(current_user.id)
     # The socket lives for hours: give the database connection back to the pool now.
     db.session.close()
-
-    def alive():
-        if time.monotonic() - touched[0] >= TOUCH_SECONDS:
-            touched[0] = time.monotonic()
-            try:
-                users.touch_connection(user_id)
-            finally:
-                db.session.close()
     try:
-        serve(ws, sub, on_alive=alive)
+        serve(ws, sub, on_alive=tab.alive)
     except ConnectionClosed:
         pass
     finally:
         sub.close()
-        try:
-            users.touch_connection(user_id)
-        except Exception:  # noqa: BLE001 - the database may be what failed
-            log.warning("could not record that the board of %s closed", user_id)
-        finally:
-            db.session.close()
+        tab.closed()
